@@ -4,5 +4,6 @@
 //! -> `emit` (OpGraph -> IR v11 xml/bin) -> `runtime` (OpenVINO). `interp` evaluates an OpGraph
 //! in f64 for tests.
 
+pub mod interp;
 pub mod layer_graph;
 pub mod opgraph;

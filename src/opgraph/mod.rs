@@ -8,7 +8,7 @@
 mod shape;
 mod tensor;
 
-pub use shape::{broadcast_shapes, Dim, Shape};
+pub use shape::{broadcast_shapes, fmt as shape_fmt, num_elements, Dim, Shape};
 pub use tensor::{DType, Tensor};
 
 use thiserror::Error;

@@ -2,9 +2,7 @@
 //! numbers, the emitter against OpenVINO, and JVP rules against finite differences.
 //! Booleans are 0.0 / 1.0; i64 values are exact for the small integers graphs use.
 
-use crate::opgraph::{
-    BinaryOp, ClassifyOp, CompareOp, Op, OpGraph, ReduceOp, UnaryOp, ValueId,
-};
+use crate::opgraph::{BinaryOp, ClassifyOp, CompareOp, Op, OpGraph, ReduceOp, UnaryOp, ValueId};
 use ndarray::{concatenate, ArrayD, Axis, IxDyn, Slice, Zip};
 
 pub type Array = ArrayD<f64>;
@@ -106,8 +104,7 @@ fn bool01(b: bool) -> f64 {
 
 fn check_shape(x: &Array, shape: &[Option<usize>]) -> Result<(), String> {
     let ok = x.ndim() == shape.len()
-        && x
-            .shape()
+        && x.shape()
             .iter()
             .zip(shape)
             .all(|(&a, b)| b.is_none_or(|b| a == b));
@@ -338,7 +335,11 @@ mod tests {
     #[test]
     fn erf_matches_known_values() {
         // Values from Abramowitz & Stegun table 7.1.
-        for (x, e) in [(0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9), (3.0, 0.999_977_909_503_001_4)] {
+        for (x, e) in [
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (3.0, 0.999_977_909_503_001_4),
+        ] {
             assert!((erf(x) - e).abs() < 1e-14, "erf({x}) = {}", erf(x));
             assert!((erf(-x) + e).abs() < 1e-14);
         }
@@ -353,8 +354,8 @@ mod tests {
         ));
         let y = g.matmul(x, w).unwrap();
         g.output("y", y);
-        let xin = Array::from_shape_vec(IxDyn(&[2, 2, 3]), (0..12).map(f64::from).collect())
-            .unwrap();
+        let xin =
+            Array::from_shape_vec(IxDyn(&[2, 2, 3]), (0..12).map(f64::from).collect()).unwrap();
         let out = eval(&g, &[xin]).unwrap();
         // [0,1,2] @ W = [13, 16]; last row [9,10,11] @ W = [94, 124]
         assert_eq!(out[0].shape(), &[2, 2, 2]);
@@ -371,8 +372,8 @@ mod tests {
         let r = g.reshape(x, vec![None, Some(4)]).unwrap();
         let s = g.reduce(ReduceOp::Max, r, vec![1], true).unwrap();
         g.output("s", s);
-        let xin = Array::from_shape_vec(IxDyn(&[3, 2, 2]), (0..12).map(f64::from).collect())
-            .unwrap();
+        let xin =
+            Array::from_shape_vec(IxDyn(&[3, 2, 2]), (0..12).map(f64::from).collect()).unwrap();
         let out = eval(&g, &[xin]).unwrap();
         assert_eq!(out[0], array![[3.0], [7.0], [11.0]].into_dyn());
     }

@@ -6,4 +6,5 @@
 
 pub mod interp;
 pub mod layer_graph;
+pub mod lower;
 pub mod opgraph;

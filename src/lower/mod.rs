@@ -1,0 +1,173 @@
+//! Lowering: a Keras layer graph becomes an OpGraph of primitives. One function per Keras
+//! layer or op (see `registry`), each a few primitives, following the JAX backend's formulas
+//! so that derivatives of the lowered graph are JAX's derivatives.
+
+mod activations;
+mod call;
+mod core_layers;
+mod merging;
+mod normalization;
+mod numpy_ops;
+mod registry;
+mod reshaping;
+
+pub use call::{LayerCall, Val};
+pub use registry::{supported_layers, supported_ops};
+
+use crate::layer_graph::{KerasModel, LayerNode, NodeKind, TensorRef};
+use crate::opgraph::{DType, GraphError, OpGraph, ValueId};
+use std::collections::HashMap;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LowerError {
+    #[error("{}", unsupported_message(.0))]
+    Unsupported(Vec<Unsupported>),
+    #[error("layer '{layer}' ({class}): {msg}")]
+    Layer {
+        layer: String,
+        class: String,
+        msg: String,
+    },
+    #[error("{0}")]
+    Model(String),
+}
+
+/// One layer or op the converter cannot lower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported {
+    /// Layer name, with enclosing model names (`outer/inner/dense`).
+    pub path: String,
+    pub class_name: String,
+    /// Set for custom classes (`my_pkg>MyLayer`).
+    pub registered_name: Option<String>,
+    pub reason: String,
+}
+
+fn unsupported_message(items: &[Unsupported]) -> String {
+    let lines: Vec<String> = items
+        .iter()
+        .map(|u| {
+            let reg = match &u.registered_name {
+                Some(r) if r != &u.class_name => format!(", registered as '{r}'"),
+                _ => String::new(),
+            };
+            format!("  - '{}' ({}{reg}): {}", u.path, u.class_name, u.reason)
+        })
+        .collect();
+    format!(
+        "unsupported: the model uses {} layer(s)/op(s) keras2ov cannot convert:\n{}",
+        items.len(),
+        lines.join("\n")
+    )
+}
+
+pub type LResult<T> = Result<T, LowerError>;
+
+/// Turn a graph error inside a layer's lowering into an error naming the layer.
+pub(crate) fn in_layer(layer: &LayerNode) -> impl Fn(GraphError) -> LowerError + '_ {
+    move |e| LowerError::Layer {
+        layer: layer.name.clone(),
+        class: layer.class_name.clone(),
+        msg: e.0,
+    }
+}
+
+/// Lower a model: one Parameter per Keras input (named after it), one output per Keras output.
+pub fn lower(model: &KerasModel) -> LResult<OpGraph> {
+    let unsupported = registry::find_unsupported(model, "");
+    if !unsupported.is_empty() {
+        return Err(LowerError::Unsupported(unsupported));
+    }
+    let mut g = OpGraph::new();
+    let mut inputs = Vec::new();
+    for spec in model.input_specs() {
+        if !matches!(
+            spec.dtype.as_str(),
+            "float32" | "float16" | "bfloat16" | "float64"
+        ) {
+            return Err(LowerError::Model(format!(
+                "input '{}' has dtype {}: only float inputs are supported",
+                spec.name, spec.dtype
+            )));
+        }
+        inputs.push(g.parameter(&spec.name, DType::F32, spec.shape.clone()));
+    }
+    if inputs.len() != model.inputs.len() {
+        return Err(LowerError::Model(
+            "a model input is not an InputLayer".to_string(),
+        ));
+    }
+    let outputs = lower_model(&mut g, model, &inputs)?;
+    let names = model.output_names();
+    for (name, v) in names.iter().zip(outputs) {
+        g.output(name, v);
+    }
+    Ok(g)
+}
+
+/// Lower `model` called on `inputs`; returns its outputs. Used for the top level and for
+/// nested models (each call lowers the nested graph again, sharing its weight constants).
+fn lower_model(g: &mut OpGraph, model: &KerasModel, inputs: &[ValueId]) -> LResult<Vec<ValueId>> {
+    if inputs.len() != model.inputs.len() {
+        return Err(LowerError::Model(format!(
+            "model '{}' expects {} inputs, called with {}",
+            model.name,
+            model.inputs.len(),
+            inputs.len()
+        )));
+    }
+    // (layer, node_index) -> output tensors of that call.
+    let mut env: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
+    for (r, &v) in model.inputs.iter().zip(inputs) {
+        env.insert((r.layer.clone(), r.node_index), vec![v]);
+    }
+    for layer in &model.layers {
+        if matches!(layer.kind, NodeKind::Input(_)) {
+            if !env.keys().any(|(l, _)| l == &layer.name) {
+                return Err(LowerError::Model(format!(
+                    "input layer '{}' of model '{}' is not among its inputs",
+                    layer.name, model.name
+                )));
+            }
+            continue;
+        }
+        for (node_index, call) in layer.calls.iter().enumerate() {
+            let lookup = |r: &TensorRef| -> LResult<ValueId> {
+                env.get(&(r.layer.clone(), r.node_index))
+                    .and_then(|outs| outs.get(r.tensor_index).copied())
+                    .ok_or_else(|| LowerError::Layer {
+                        layer: layer.name.clone(),
+                        class: layer.class_name.clone(),
+                        msg: format!(
+                            "input tensor {}[{}][{}] is not available",
+                            r.layer, r.node_index, r.tensor_index
+                        ),
+                    })
+            };
+            let lc = LayerCall::resolve(layer, call, &lookup)?;
+            let outs = match &layer.kind {
+                NodeKind::Model(inner) => {
+                    let ins = lc.all_tensors();
+                    lower_model(g, inner, &ins)?
+                }
+                _ => registry::lower_call(g, &lc)?,
+            };
+            env.insert((layer.name.clone(), node_index), outs);
+        }
+    }
+    model
+        .outputs
+        .iter()
+        .map(|r| {
+            env.get(&(r.layer.clone(), r.node_index))
+                .and_then(|o| o.get(r.tensor_index).copied())
+                .ok_or_else(|| {
+                    LowerError::Model(format!(
+                        "output {}[{}][{}] of model '{}' is never computed",
+                        r.layer, r.node_index, r.tensor_index, model.name
+                    ))
+                })
+        })
+        .collect()
+}

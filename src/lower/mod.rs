@@ -73,8 +73,22 @@ pub(crate) fn in_layer(layer: &LayerNode) -> impl Fn(GraphError) -> LowerError +
     }
 }
 
+/// The output shapes of one layer call, recorded while lowering (for `inspect`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEntry {
+    /// Layer name with enclosing model names (`outer/inner/dense`).
+    pub path: String,
+    pub node_index: usize,
+    pub shapes: Vec<crate::opgraph::Shape>,
+}
+
 /// Lower a model: one Parameter per Keras input (named after it), one output per Keras output.
 pub fn lower(model: &KerasModel) -> LResult<OpGraph> {
+    lower_traced(model).map(|(g, _)| g)
+}
+
+/// `lower`, also returning every layer call's output shapes.
+pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
     let unsupported = registry::find_unsupported(model, "");
     if !unsupported.is_empty() {
         return Err(LowerError::Unsupported(unsupported));
@@ -98,17 +112,24 @@ pub fn lower(model: &KerasModel) -> LResult<OpGraph> {
             "a model input is not an InputLayer".to_string(),
         ));
     }
-    let outputs = lower_model(&mut g, model, &inputs)?;
+    let mut trace = Vec::new();
+    let outputs = lower_model(&mut g, model, &inputs, "", &mut trace)?;
     let names = model.output_names();
     for (name, v) in names.iter().zip(outputs) {
         g.output(name, v);
     }
-    Ok(g)
+    Ok((g, trace))
 }
 
 /// Lower `model` called on `inputs`; returns its outputs. Used for the top level and for
 /// nested models (each call lowers the nested graph again, sharing its weight constants).
-fn lower_model(g: &mut OpGraph, model: &KerasModel, inputs: &[ValueId]) -> LResult<Vec<ValueId>> {
+fn lower_model(
+    g: &mut OpGraph,
+    model: &KerasModel,
+    inputs: &[ValueId],
+    prefix: &str,
+    trace: &mut Vec<TraceEntry>,
+) -> LResult<Vec<ValueId>> {
     if inputs.len() != model.inputs.len() {
         return Err(LowerError::Model(format!(
             "model '{}' expects {} inputs, called with {}",
@@ -149,10 +170,15 @@ fn lower_model(g: &mut OpGraph, model: &KerasModel, inputs: &[ValueId]) -> LResu
             let outs = match &layer.kind {
                 NodeKind::Model(inner) => {
                     let ins = lc.all_tensors();
-                    lower_model(g, inner, &ins)?
+                    lower_model(g, inner, &ins, &format!("{prefix}{}/", layer.name), trace)?
                 }
                 _ => registry::lower_call(g, &lc)?,
             };
+            trace.push(TraceEntry {
+                path: format!("{prefix}{}", layer.name),
+                node_index,
+                shapes: outs.iter().map(|&v| g.shape(v).clone()).collect(),
+            });
             env.insert((layer.name.clone(), node_index), outs);
         }
     }

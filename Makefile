@@ -1,0 +1,53 @@
+# keras2ov: the two commands are `make demo` and `make test`; both set up what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO := fixtures/models/pinn_mlp
+DEMO_OUT := target/demo
+
+.PHONY: setup system-deps venv build demo test fixtures bench clean-venv
+
+setup: system-deps venv
+
+# Debian packages for the hdf5 crate, installed only when missing.
+system-deps:
+	@if ! pkg-config --exists hdf5 2>/dev/null; then \
+	  echo "installing libhdf5-dev and pkg-config"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libhdf5-dev pkg-config; \
+	fi
+
+# A project-local venv with the pinned OpenVINO wheel (the runtime library comes from it).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+build: setup
+	$(CARGO) build --release
+
+demo: build
+	@mkdir -p $(DEMO_OUT)
+	./target/release/keras2ov inspect $(DEMO).keras
+	./target/release/keras2ov convert $(DEMO).keras -o $(DEMO_OUT)/pinn_mlp.xml
+	./target/release/keras2ov run $(DEMO_OUT)/pinn_mlp.xml --input $(DEMO).inputs.npz -o $(DEMO_OUT)/pinn_mlp.outputs.npz
+	@$(PY) -c "import numpy as np; \
+	y = np.load('$(DEMO_OUT)/pinn_mlp.outputs.npz'); k = np.load('$(DEMO).outputs.npz'); \
+	[print(f'{n}: OpenVINO {y[n].ravel()[:5]}  Keras {k[n].ravel()[:5]}  max |diff| {abs(y[n]-k[n]).max():.2e}') for n in y.files]"
+
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test
+
+# Regenerate the committed fixtures (needs keras + jax: fixtures/requirements.txt).
+fixtures:
+	@[ -x .venv-fixtures/bin/python ] || python3 -m venv .venv-fixtures
+	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
+	.venv-fixtures/bin/python fixtures/generate.py
+
+bench: build
+	$(CARGO) bench

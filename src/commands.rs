@@ -1,0 +1,180 @@
+//! The subcommands: thin glue over the library's pipeline.
+
+use crate::RunOpts;
+use anyhow::{bail, Context, Result};
+use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
+use keras2ov::opgraph::shape_fmt;
+use keras2ov::pipeline::{self, beside};
+use keras2ov::runtime::{Precision, Runtime};
+use keras2ov::{io, lower};
+use std::path::{Path, PathBuf};
+
+pub fn inspect(model: &Path) -> Result<()> {
+    let loaded = keras2ov::loader::load(model)?;
+    let m = &loaded.model;
+    println!(
+        "{}: {} model '{}' (Keras {})",
+        model.display(),
+        m.class_name,
+        m.name,
+        loaded.keras_version
+    );
+    let traced = lower::lower_traced(m);
+    let trace = traced.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+    let mut rows = vec![[
+        "layer".to_string(),
+        "class".to_string(),
+        "inbound".to_string(),
+        "output shape".to_string(),
+        "params".to_string(),
+    ]];
+    table_rows(m, "", &trace, &mut rows);
+    print_table(&rows);
+    let params: usize = count_params(m);
+    println!("total parameters: {params}");
+    match traced {
+        Ok((g, _)) => {
+            let ins: Vec<String> = g
+                .inputs
+                .iter()
+                .map(|&i| format!("{} {}", g.input_name(i), shape_fmt(g.shape(i))))
+                .collect();
+            let outs: Vec<String> = g
+                .outputs
+                .iter()
+                .map(|(n, v)| format!("{n} {}", shape_fmt(g.shape(*v))))
+                .collect();
+            println!("inputs: {}", ins.join(", "));
+            println!("outputs: {}", outs.join(", "));
+            println!("convertible: yes ({} primitive ops)", g.nodes.len());
+            Ok(())
+        }
+        Err(e) => {
+            println!("convertible: no");
+            bail!("{}: {e}", model.display())
+        }
+    }
+}
+
+fn table_rows(m: &KerasModel, prefix: &str, trace: &[lower::TraceEntry], rows: &mut Vec<[String; 5]>) {
+    for layer in &m.layers {
+        let path = format!("{prefix}{}", layer.name);
+        let inbound: Vec<String> = layer
+            .calls
+            .iter()
+            .flat_map(|c| c.args.iter().flat_map(tensor_names))
+            .collect();
+        let shapes: Vec<String> = match &layer.kind {
+            NodeKind::Input(spec) => vec![shape_fmt(&spec.shape)],
+            _ => trace
+                .iter()
+                .filter(|t| t.path == path)
+                .flat_map(|t| t.shapes.iter().map(|s| shape_fmt(s)))
+                .collect(),
+        };
+        let params: usize = layer.weights.iter().map(|w| w.value.len()).sum();
+        rows.push([
+            path.clone(),
+            layer.class_name.clone(),
+            inbound.join(", "),
+            if shapes.is_empty() { "?".into() } else { shapes.join(" ") },
+            params.to_string(),
+        ]);
+        if let NodeKind::Model(inner) = &layer.kind {
+            table_rows(inner, &format!("{path}/"), trace, rows);
+        }
+    }
+}
+
+fn tensor_names(a: &Arg) -> Vec<String> {
+    match a {
+        Arg::Tensor(r) => vec![if r.node_index == 0 && r.tensor_index == 0 {
+            r.layer.clone()
+        } else {
+            format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index)
+        }],
+        Arg::List(items) => items.iter().flat_map(tensor_names).collect(),
+        Arg::Literal(_) => vec![],
+    }
+}
+
+fn count_params(m: &KerasModel) -> usize {
+    m.layers
+        .iter()
+        .map(|l| match &l.kind {
+            NodeKind::Model(inner) => count_params(inner),
+            _ => l.weights.iter().map(|w| w.value.len()).sum(),
+        })
+        .sum()
+}
+
+fn print_table(rows: &[[String; 5]]) {
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+        if i == 0 {
+            println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        }
+    }
+}
+
+pub fn convert(model: &Path, output: Option<PathBuf>, batch: Option<usize>) -> Result<()> {
+    let out = output.unwrap_or_else(|| beside(model, "xml"));
+    if out.extension().is_none_or(|e| e != "xml") {
+        bail!("{}: the output must be an .xml path (the .bin goes beside it)", out.display());
+    }
+    let ir = pipeline::convert(model, batch)?;
+    ir.write(&out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} and {}", out.display(), out.with_extension("bin").display());
+    Ok(())
+}
+
+fn precision(opts: &crate::RunOpts) -> Precision {
+    match opts.precision.as_str() {
+        "f16" => Precision::F16,
+        "bf16" => Precision::BF16,
+        _ => Precision::F32,
+    }
+}
+
+pub fn run(
+    model: &Path,
+    inputs: &[String],
+    output: Option<PathBuf>,
+    batch: Option<usize>,
+    opts: &RunOpts,
+) -> Result<()> {
+    let is_xml = model.extension().is_some_and(|e| e == "xml");
+    let ir = if is_xml {
+        if batch.is_some() {
+            bail!("--batch applies when converting a .keras model; an .xml keeps its shapes");
+        }
+        keras2ov::runtime::read_ir(model)?
+    } else {
+        pipeline::convert(model, batch)?
+    };
+    let out = output.unwrap_or_else(|| beside(model, "npz"));
+    let sig = ir.inputs().with_context(|| format!("reading the inputs of {}", model.display()))?;
+    let names: Vec<String> = sig.iter().map(|(n, _)| n.clone()).collect();
+    let arrays = io::gather_inputs(inputs, &names)?;
+    for ((name, shape), (_, a)) in sig.iter().zip(&arrays) {
+        io::check_input_shape(name, a, shape)?;
+    }
+    let rt = Runtime::new(&opts.device, precision(opts))?;
+    let compiled = rt.compile(&ir)?;
+    let results = compiled.infer(&arrays)?;
+    io::write_npz(&out, &results)?;
+    for (name, a) in &results {
+        println!("{name}: shape {:?}", a.shape());
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}

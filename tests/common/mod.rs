@@ -1,0 +1,95 @@
+//! Shared test helpers: the fixture manifest and array comparison with stated tolerances.
+#![allow(dead_code)]
+
+use ndarray::ArrayD;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("fixtures")
+}
+
+pub struct Fixture {
+    pub name: String,
+    pub keras: PathBuf,
+    pub inputs: PathBuf,
+    pub outputs: PathBuf,
+    pub derivs: PathBuf,
+    pub atol: f64,
+    pub rtol: f64,
+    pub entry: Value,
+}
+
+/// Every fixture in `fixtures/manifest.json`.
+pub fn manifest() -> Vec<Fixture> {
+    let text = std::fs::read_to_string(fixtures().join("manifest.json"))
+        .expect("fixtures/manifest.json (run fixtures/generate.py)");
+    let m: Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let (da, dr) = (
+        m["default_atol"].as_f64().unwrap_or(1e-5),
+        m["default_rtol"].as_f64().unwrap_or(1e-4),
+    );
+    m["fixtures"]
+        .as_array()
+        .expect("fixtures list")
+        .iter()
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_string();
+            let dir = fixtures().join("models");
+            Fixture {
+                keras: fixtures().join(e["file"].as_str().unwrap()),
+                inputs: dir.join(format!("{name}.inputs.npz")),
+                outputs: dir.join(format!("{name}.outputs.npz")),
+                derivs: dir.join(format!("{name}.derivs.npz")),
+                atol: e["atol"].as_f64().unwrap_or(da),
+                rtol: e["rtol"].as_f64().unwrap_or(dr),
+                name,
+                entry: e.clone(),
+            }
+        })
+        .collect()
+}
+
+pub fn read_npz(path: &Path) -> Vec<(String, ArrayD<f32>)> {
+    keras2ov::io::read_npz(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
+}
+
+pub fn get<'a>(arrays: &'a [(String, ArrayD<f32>)], name: &str) -> &'a ArrayD<f32> {
+    &arrays
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no array '{name}'"))
+        .1
+}
+
+/// `None` when `got` matches `want` within `atol + rtol * |want|` everywhere (NaN matches NaN,
+/// infinities must be equal); otherwise a description of the worst element.
+pub fn compare(got: &ArrayD<f64>, want: &ArrayD<f32>, atol: f64, rtol: f64) -> Option<String> {
+    if got.shape() != want.shape() {
+        return Some(format!("shape {:?} != expected {:?}", got.shape(), want.shape()));
+    }
+    let mut worst: Option<(f64, usize, f64, f64)> = None;
+    for (i, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
+        let w = w as f64;
+        let bad = if w.is_nan() || g.is_nan() {
+            w.is_nan() != g.is_nan()
+        } else if w.is_infinite() || g.is_infinite() {
+            w != g
+        } else {
+            (g - w).abs() > atol + rtol * w.abs()
+        };
+        if bad {
+            let excess = if (g - w).is_finite() { (g - w).abs() } else { f64::INFINITY };
+            if worst.is_none_or(|(e, ..)| excess > e) {
+                worst = Some((excess, i, g, w));
+            }
+        }
+    }
+    worst.map(|(e, i, g, w)| {
+        format!("element {i}: got {g}, expected {w} (|diff| {e:.3e}, atol {atol:e}, rtol {rtol:e})")
+    })
+}

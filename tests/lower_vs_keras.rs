@@ -1,0 +1,46 @@
+//! Every fixture, loaded and lowered, then evaluated by the f64 reference interpreter, must
+//! reproduce Keras' outputs. This checks the loader and the lowering without OpenVINO.
+
+mod common;
+
+use common::{compare, get, manifest, read_npz};
+use keras2ov::interp;
+
+#[test]
+fn lowered_graphs_reproduce_keras_outputs() {
+    let fixtures = manifest();
+    assert!(fixtures.len() > 10, "too few fixtures: {}", fixtures.len());
+    let mut failures = Vec::new();
+    for f in &fixtures {
+        let result = (|| -> Result<(), String> {
+            let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
+            let inputs = read_npz(&f.inputs);
+            let args: Vec<_> = g
+                .inputs
+                .iter()
+                .map(|&p| get(&inputs, g.input_name(p)).mapv(f64::from))
+                .collect();
+            let got = interp::eval(&g, &args)?;
+            let want = read_npz(&f.outputs);
+            for ((name, _), value) in g.outputs.iter().zip(&got) {
+                if let Some(msg) = compare(value, get(&want, name), f.atol, f.rtol) {
+                    return Err(format!("output '{name}': {msg}"));
+                }
+            }
+            if g.outputs.len() != want.len() {
+                return Err(format!("{} outputs, Keras has {}", g.outputs.len(), want.len()));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            failures.push(format!("{}: {e}", f.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ from Keras:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+}

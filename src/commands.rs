@@ -56,7 +56,12 @@ pub fn inspect(model: &Path) -> Result<()> {
     }
 }
 
-fn table_rows(m: &KerasModel, prefix: &str, trace: &[lower::TraceEntry], rows: &mut Vec<[String; 5]>) {
+fn table_rows(
+    m: &KerasModel,
+    prefix: &str,
+    trace: &[lower::TraceEntry],
+    rows: &mut Vec<[String; 5]>,
+) {
     for layer in &m.layers {
         let path = format!("{prefix}{}", layer.name);
         let inbound: Vec<String> = layer
@@ -77,7 +82,11 @@ fn table_rows(m: &KerasModel, prefix: &str, trace: &[lower::TraceEntry], rows: &
             path.clone(),
             layer.class_name.clone(),
             inbound.join(", "),
-            if shapes.is_empty() { "?".into() } else { shapes.join(" ") },
+            if shapes.is_empty() {
+                "?".into()
+            } else {
+                shapes.join(" ")
+            },
             params.to_string(),
         ]);
         if let NodeKind::Model(inner) = &layer.kind {
@@ -120,7 +129,14 @@ fn print_table(rows: &[[String; 5]]) {
             .collect();
         println!("{}", cells.join("  ").trim_end());
         if i == 0 {
-            println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+            println!(
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
         }
     }
 }
@@ -128,12 +144,23 @@ fn print_table(rows: &[[String; 5]]) {
 pub fn convert(model: &Path, output: Option<PathBuf>, batch: Option<usize>) -> Result<()> {
     let out = output.unwrap_or_else(|| beside(model, "xml"));
     if out.extension().is_none_or(|e| e != "xml") {
-        bail!("{}: the output must be an .xml path (the .bin goes beside it)", out.display());
+        bail!(
+            "{}: the output must be an .xml path (the .bin goes beside it)",
+            out.display()
+        );
     }
     let ir = pipeline::convert(model, batch)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
     ir.write(&out)
         .with_context(|| format!("cannot write {}", out.display()))?;
-    println!("wrote {} and {}", out.display(), out.with_extension("bin").display());
+    println!(
+        "wrote {} and {}",
+        out.display(),
+        out.with_extension("bin").display()
+    );
     Ok(())
 }
 
@@ -162,14 +189,16 @@ pub fn run(
         pipeline::convert(model, batch)?
     };
     let out = output.unwrap_or_else(|| beside(model, "npz"));
-    let sig = ir.inputs().with_context(|| format!("reading the inputs of {}", model.display()))?;
-    let names: Vec<String> = sig.iter().map(|(n, _)| n.clone()).collect();
+    let mut rt = Runtime::new(&opts.device, precision(opts))?;
+    let mut compiled = rt
+        .compile(&ir)
+        .with_context(|| format!("compiling {}", model.display()))?;
+    let sig = compiled.inputs().to_vec();
+    let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
     let arrays = io::gather_inputs(inputs, &names)?;
-    for ((name, shape), (_, a)) in sig.iter().zip(&arrays) {
-        io::check_input_shape(name, a, shape)?;
+    for (info, (_, a)) in sig.iter().zip(&arrays) {
+        io::check_input_shape(&info.name, a, &info.shape)?;
     }
-    let rt = Runtime::new(&opts.device, precision(opts))?;
-    let compiled = rt.compile(&ir)?;
     let results = compiled.infer(&arrays)?;
     io::write_npz(&out, &results)?;
     for (name, a) in &results {

@@ -2,7 +2,9 @@
 //! numbers, the emitter against OpenVINO, and JVP rules against finite differences.
 //! Booleans are 0.0 / 1.0; i64 values are exact for the small integers graphs use.
 
-use crate::opgraph::{BinaryOp, ClassifyOp, CompareOp, Op, OpGraph, ReduceOp, UnaryOp, ValueId};
+use crate::opgraph::{
+    BinaryOp, ClassifyOp, CompareOp, DType, Node, Op, OpGraph, ReduceOp, UnaryOp, ValueId,
+};
 use ndarray::{concatenate, ArrayD, Axis, IxDyn, Slice, Zip};
 
 pub type Array = ArrayD<f64>;
@@ -18,7 +20,6 @@ pub fn eval_all(graph: &OpGraph, inputs: &[Array]) -> Result<Vec<Array>, String>
     }
     let mut values: Vec<Array> = Vec::with_capacity(graph.nodes.len());
     for (id, node) in graph.nodes.iter().enumerate() {
-        let arg = |i: usize| &values[node.inputs[i]];
         let v = match &node.op {
             Op::Parameter { name } => {
                 let k = graph.inputs.iter().position(|&p| p == id).unwrap();
@@ -26,57 +27,69 @@ pub fn eval_all(graph: &OpGraph, inputs: &[Array]) -> Result<Vec<Array>, String>
                 check_shape(&x, &node.shape).map_err(|e| format!("input {name}: {e}"))?;
                 x
             }
-            Op::Constant(t) => t.to_f64(),
-            Op::Unary(op) => arg(0).mapv(|x| unary(*op, x)),
-            Op::Binary(op) => zip2(arg(0), arg(1), |a, b| binary(*op, a, b))?,
-            Op::Compare(op) => zip2(arg(0), arg(1), |a, b| bool01(compare(*op, a, b)))?,
-            Op::Classify(op) => arg(0).mapv(|x| {
-                bool01(match op {
-                    ClassifyOp::IsNan => x.is_nan(),
-                    ClassifyOp::IsPosInf => x == f64::INFINITY,
-                    ClassifyOp::IsNegInf => x == f64::NEG_INFINITY,
-                })
-            }),
-            Op::Select => select(arg(0), arg(1), arg(2))?,
-            Op::MatMul => matmul(arg(0), arg(1))?,
-            Op::Reshape { .. } => {
-                let target = resolve_shape(&node.shape, arg(0).len())?;
-                let x = arg(0).as_standard_layout().into_owned();
-                x.into_shape_with_order(IxDyn(&target))
-                    .map_err(|e| format!("node {id} reshape: {e}"))?
+            _ => {
+                let args: Vec<&Array> = node.inputs.iter().map(|&i| &values[i]).collect();
+                apply(node, &args).map_err(|e| format!("node {id} ({:?}): {e}", node.op))?
             }
-            Op::Transpose { perm } => arg(0).clone().permuted_axes(IxDyn(perm)),
-            Op::Tile { repeats } => tile(arg(0), repeats)?,
-            Op::Concat { axis } => {
-                let views: Vec<_> = node.inputs.iter().map(|&i| values[i].view()).collect();
-                concatenate(Axis(*axis), &views).map_err(|e| format!("node {id} concat: {e}"))?
-            }
-            Op::Slice {
-                axis,
-                start,
-                stop,
-                step,
-            } => arg(0)
-                .slice_axis(
-                    Axis(*axis),
-                    Slice::new(*start as isize, Some(*stop as isize), *step as isize),
-                )
-                .to_owned(),
-            Op::Reduce {
-                op,
-                axes,
-                keep_dims,
-            } => reduce(arg(0), *op, axes, *keep_dims),
-            Op::Convert { to } => match to {
-                crate::opgraph::DType::Bool => arg(0).mapv(|x| bool01(x != 0.0)),
-                crate::opgraph::DType::I64 => arg(0).mapv(f64::trunc),
-                crate::opgraph::DType::F32 => arg(0).clone(),
-            },
         };
         check_shape(&v, &node.shape).map_err(|e| format!("node {id} ({:?}): {e}", node.op))?;
         values.push(v);
     }
     Ok(values)
+}
+
+/// Evaluate one non-parameter node on its argument values.
+pub fn apply(node: &Node, args: &[&Array]) -> Result<Array, String> {
+    let arg = |i: usize| args[i];
+    Ok(match &node.op {
+        Op::Parameter { name } => return Err(format!("parameter {name} has no rule")),
+        Op::Constant(t) => t.to_f64(),
+        Op::Unary(op) => arg(0).mapv(|x| unary(*op, x)),
+        Op::Binary(op) => zip2(arg(0), arg(1), |a, b| binary(*op, a, b))?,
+        Op::Compare(op) => zip2(arg(0), arg(1), |a, b| bool01(compare(*op, a, b)))?,
+        Op::Classify(op) => arg(0).mapv(|x| {
+            bool01(match op {
+                ClassifyOp::IsNan => x.is_nan(),
+                ClassifyOp::IsPosInf => x == f64::INFINITY,
+                ClassifyOp::IsNegInf => x == f64::NEG_INFINITY,
+            })
+        }),
+        Op::Select => select(arg(0), arg(1), arg(2))?,
+        Op::MatMul => matmul(arg(0), arg(1))?,
+        Op::Reshape { .. } => {
+            let target = resolve_shape(&node.shape, arg(0).len())?;
+            let x = arg(0).as_standard_layout().into_owned();
+            x.into_shape_with_order(IxDyn(&target))
+                .map_err(|e| format!("reshape: {e}"))?
+        }
+        Op::Transpose { perm } => arg(0).clone().permuted_axes(IxDyn(perm)),
+        Op::Tile { repeats } => tile(arg(0), repeats)?,
+        Op::Concat { axis } => {
+            let views: Vec<_> = args.iter().map(|a| a.view()).collect();
+            concatenate(Axis(*axis), &views).map_err(|e| format!("concat: {e}"))?
+        }
+        Op::Slice {
+            axis,
+            start,
+            stop,
+            step,
+        } => arg(0)
+            .slice_axis(
+                Axis(*axis),
+                Slice::new(*start as isize, Some(*stop as isize), *step as isize),
+            )
+            .to_owned(),
+        Op::Reduce {
+            op,
+            axes,
+            keep_dims,
+        } => reduce(arg(0), *op, axes, *keep_dims),
+        Op::Convert { to } => match to {
+            DType::Bool => arg(0).mapv(|x| bool01(x != 0.0)),
+            DType::I64 => arg(0).mapv(f64::trunc),
+            DType::F32 => arg(0).clone(),
+        },
+    })
 }
 
 /// Evaluate the graph's outputs, in `graph.outputs` order.

@@ -32,6 +32,16 @@ const NAMES: &[&str] = &[
     "leaky_relu",
     "hard_silu",
     "hard_swish",
+    "celu",
+    "glu",
+    "hard_tanh",
+    "hard_shrink",
+    "soft_shrink",
+    "tanh_shrink",
+    "log_sigmoid",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
 ];
 
 /// The activation's name, from a string or a serialised function object.
@@ -97,6 +107,87 @@ pub fn by_name(g: &mut OpGraph, name: &str, x: ValueId) -> GResult<Option<ValueI
             g.mul(x, t)?
         }
         "leaky_relu" => leaky_relu(g, x, 0.2)?,
+        // max(x, 0) + alpha * expm1(min(x, 0) / alpha), alpha = 1
+        "celu" => {
+            let pos = g.binary_scalar(BinaryOp::Max, x, 0.0)?;
+            let neg = g.binary_scalar(BinaryOp::Min, x, 0.0)?;
+            let m1 = expm1(g, neg)?;
+            g.add(pos, m1)?
+        }
+        // x1 * sigmoid(x2), the halves of the last axis
+        "glu" => {
+            let n = g.shape(x)[last].filter(|n| n % 2 == 0).ok_or_else(|| {
+                crate::opgraph::GraphError("glu needs an even, known last dimension".into())
+            })?;
+            let a = g.slice(x, last, 0, n / 2, 1)?;
+            let b = g.slice(x, last, n / 2, n, 1)?;
+            let s = g.unary(UnaryOp::Sigmoid, b)?;
+            g.mul(a, s)?
+        }
+        // where(x > 1, 1, where(x < -1, -1, x))
+        "hard_tanh" => {
+            let lo = g.scalar(-1.0);
+            let below = g.compare(CompareOp::Less, x, lo)?;
+            let inner = g.select(below, lo, x)?;
+            let hi = g.scalar(1.0);
+            let above = g.compare(CompareOp::Greater, x, hi)?;
+            g.select(above, hi, inner)?
+        }
+        // where(|x| > 0.5, x, 0)
+        "hard_shrink" => {
+            let a = g.unary(UnaryOp::Abs, x)?;
+            let t = g.scalar(0.5);
+            let keep = g.compare(CompareOp::Greater, a, t)?;
+            let zero = g.scalar(0.0);
+            g.select(keep, x, zero)?
+        }
+        // where(x > 0.5, x - 0.5, where(x < -0.5, x + 0.5, 0))
+        "soft_shrink" => {
+            let (t, nt, zero) = (g.scalar(0.5), g.scalar(-0.5), g.scalar(0.0));
+            let below = g.compare(CompareOp::Less, x, nt)?;
+            let up = g.add(x, t)?;
+            let inner = g.select(below, up, zero)?;
+            let above = g.compare(CompareOp::Greater, x, t)?;
+            let down = g.sub(x, t)?;
+            g.select(above, down, inner)?
+        }
+        "tanh_shrink" => {
+            let t = g.unary(UnaryOp::Tanh, x)?;
+            g.sub(x, t)?
+        }
+        // -softplus(-x)
+        "log_sigmoid" => {
+            let n = g.unary(UnaryOp::Neg, x)?;
+            let sp = g.unary(UnaryOp::SoftPlus, n)?;
+            g.unary(UnaryOp::Neg, sp)?
+        }
+        // where(x <= -1, 0, where(x >= 1, x, (x + 1)^2 / 4))
+        "sparse_plus" => {
+            let s = g.binary_scalar(BinaryOp::Add, x, 1.0)?;
+            let sq = g.mul(s, s)?;
+            let q = g.binary_scalar(BinaryOp::Div, sq, 4.0)?;
+            let one = g.scalar(1.0);
+            let ge1 = g.compare(CompareOp::GreaterEqual, x, one)?;
+            let inner = g.select(ge1, x, q)?;
+            let m1 = g.scalar(-1.0);
+            let le = g.compare(CompareOp::LessEqual, x, m1)?;
+            let zero = g.scalar(0.0);
+            g.select(le, zero, inner)?
+        }
+        // 0.5 * clip(x + 1, 0, 2)
+        "sparse_sigmoid" => {
+            let s = g.binary_scalar(BinaryOp::Add, x, 1.0)?;
+            let c = clip(g, s, 0.0, 2.0)?;
+            g.binary_scalar(BinaryOp::Mul, c, 0.5)?
+        }
+        // (x + sqrt(x^2 + 4)) / 2
+        "squareplus" => {
+            let x2 = g.mul(x, x)?;
+            let s = g.binary_scalar(BinaryOp::Add, x2, 4.0)?;
+            let r = g.unary(UnaryOp::Sqrt, s)?;
+            let a = g.add(x, r)?;
+            g.binary_scalar(BinaryOp::Div, a, 2.0)?
+        }
         _ => return Ok(None),
     }))
 }

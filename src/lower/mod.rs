@@ -114,6 +114,7 @@ pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
     }
     let mut trace = Vec::new();
     let outputs = lower_model(&mut g, model, &inputs, "", &mut trace)?;
+    g.set_origin(None);
     let names = model.output_names();
     for (name, v) in names.iter().zip(outputs) {
         g.output(name, v);
@@ -167,6 +168,7 @@ fn lower_model(
                     })
             };
             let lc = LayerCall::resolve(layer, call, &lookup)?;
+            g.set_origin(Some(&format!("{prefix}{}", layer.name)));
             let outs = match &layer.kind {
                 NodeKind::Model(inner) => {
                     let ins = lc.all_tensors();

@@ -6,11 +6,13 @@
 //! axis. Element-wise binary ops broadcast like NumPy (and OpenVINO's `numpy` auto_broadcast).
 
 mod shape;
+pub mod simplify;
 mod tensor;
 
 pub use shape::{broadcast_shapes, fmt as shape_fmt, num_elements, Dim, Shape};
 pub use tensor::{DType, Tensor};
 
+use std::sync::Arc;
 use thiserror::Error;
 
 pub type ValueId = usize;
@@ -148,6 +150,10 @@ pub struct OpGraph {
     pub inputs: Vec<ValueId>,
     /// Output names (tensor names in the IR and keys in `.npz` results) and values.
     pub outputs: Vec<(String, ValueId)>,
+    /// Per node, the Keras layer or op it was lowered from (for error messages).
+    pub origins: Vec<Option<Arc<str>>>,
+    /// The origin recorded for nodes created from now on.
+    current_origin: Option<Arc<str>>,
 }
 
 impl OpGraph {
@@ -179,7 +185,26 @@ impl OpGraph {
         }
     }
 
+    /// Record `origin` (a layer name) on the nodes created until the next call.
+    pub fn set_origin(&mut self, origin: Option<&str>) {
+        self.current_origin = origin.map(Arc::from);
+    }
+
+    /// The layer a node was lowered from, or a description of the node.
+    pub fn describe(&self, id: ValueId) -> String {
+        let op = &self.nodes[id].op;
+        let kind = match op {
+            Op::Constant(_) => "Constant".to_string(),
+            other => format!("{other:?}"),
+        };
+        match self.origins.get(id).cloned().flatten() {
+            Some(o) => format!("'{o}' (primitive {kind})"),
+            None => format!("primitive {kind}"),
+        }
+    }
+
     fn push(&mut self, op: Op, inputs: Vec<ValueId>, dtype: DType, shape: Shape) -> ValueId {
+        self.origins.push(self.current_origin.clone());
         self.nodes.push(Node {
             op,
             inputs,
@@ -187,6 +212,11 @@ impl OpGraph {
             shape,
         });
         self.nodes.len() - 1
+    }
+
+    /// Append a node whose shape and type are already known (graph rewrites).
+    pub(crate) fn push_node(&mut self, n: Node) -> ValueId {
+        self.push(n.op, n.inputs, n.dtype, n.shape)
     }
 
     pub fn parameter(&mut self, name: &str, dtype: DType, shape: Shape) -> ValueId {

@@ -84,6 +84,13 @@ pub fn apply(node: &Node, args: &[&Array]) -> Result<Array, String> {
             axes,
             keep_dims,
         } => reduce(arg(0), *op, axes, *keep_dims),
+        Op::BroadcastLike => {
+            let shape = broadcast_shape(&[arg(0).shape(), arg(1).shape()])?;
+            arg(0)
+                .broadcast(IxDyn(&shape))
+                .ok_or("broadcast failed")?
+                .to_owned()
+        }
         Op::Convert { to } => match to {
             DType::Bool => arg(0).mapv(|x| bool01(x != 0.0)),
             DType::I64 => arg(0).mapv(f64::trunc),

@@ -4,7 +4,13 @@
 //! -> `emit` (OpGraph -> IR v11 xml/bin) -> `runtime` (OpenVINO). `interp` evaluates an OpGraph
 //! in f64 for tests.
 
+pub mod autodiff;
+pub mod emit;
 pub mod interp;
+pub mod io;
 pub mod layer_graph;
+pub mod loader;
 pub mod lower;
 pub mod opgraph;
+pub mod runtime;
+pub mod pipeline;

@@ -132,6 +132,9 @@ pub enum Op {
     Convert {
         to: DType,
     },
+    /// inputs: x, like. `x` broadcast (both ways, NumPy rules) against the shape of `like`,
+    /// read at run time so dynamic dimensions work: the result has shape `broadcast(x, like)`.
+    BroadcastLike,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -342,7 +345,7 @@ impl OpGraph {
                 ));
             }
         }
-        let mut out = broadcast_shapes(&sa[..sa.len() - 2].to_vec(), &sb[..sb.len() - 2].to_vec())?;
+        let mut out = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
         out.push(m);
         out.push(n);
         Ok(self.push(Op::MatMul, vec![a, b], DType::F32, out))
@@ -536,6 +539,15 @@ impl OpGraph {
         }
         let shape = self.shape(x).clone();
         Ok(self.push(Op::Convert { to }, vec![x], to, shape))
+    }
+
+    pub fn broadcast_like(&mut self, x: ValueId, like: ValueId) -> GResult<ValueId> {
+        let shape = broadcast_shapes(self.shape(x), self.shape(like))?;
+        if &shape == self.shape(x) && !shape.iter().any(|d| d.is_none()) {
+            return Ok(x);
+        }
+        let dtype = self.dtype(x);
+        Ok(self.push(Op::BroadcastLike, vec![x, like], dtype, shape))
     }
 
     /// Insert a size-1 axis at `axis` (a reshape).

@@ -1,0 +1,997 @@
+//! Running IRs with OpenVINO: the only module that touches OpenVINO.
+//!
+//! The OpenVINO C library is loaded at run time (the `openvino` crate's `runtime-linking`), once
+//! per process, from the first of:
+//! 1. `OPENVINO_LIB`, the path of the library file itself;
+//! 2. a project-local `.venv` (`.venv/lib/python3*/site-packages/openvino/libs/libopenvino_c.so*`)
+//!    in the current directory or one of its ancestors, the crate directory, or an ancestor of
+//!    the running executable;
+//! 3. the `openvino` Python package of `python3` on `PATH`;
+//! 4. the usual OpenVINO install locations (`openvino-finder`).
+//!
+//! Precision: the CPU plugin's default inference precision is bf16 on CPUs that have AVX512-BF16,
+//! which costs about 1e-2 of accuracy; a [`Runtime`] sets `INFERENCE_PRECISION_HINT` explicitly,
+//! f32 unless asked otherwise.
+
+use std::env;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use openvino::{
+    CompiledModel, Core, DeviceType, ElementType, InferRequest, InferenceError, Model, Node,
+    PropertyKey, RwPropertyKey, Shape, Tensor,
+};
+use thiserror::Error;
+
+use crate::emit::Ir;
+
+/// The OpenVINO release this project is built and tested against (`make setup` installs it).
+pub const OPENVINO_VERSION: &str = "2026.4.1";
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum RuntimeError {
+    /// The OpenVINO library could not be found or loaded.
+    #[error("{0}")]
+    Library(String),
+    /// An OpenVINO call failed.
+    #[error("OpenVINO could not {action}: {kind}{}", fmt_detail(.detail))]
+    OpenVino {
+        action: String,
+        kind: String,
+        detail: String,
+    },
+    /// Inputs that do not fit the model (missing, unknown, wrong shape).
+    #[error("{0}")]
+    Input(String),
+    /// An output this runtime cannot hand back.
+    #[error("{0}")]
+    Output(String),
+    /// Reading an IR from disk failed.
+    #[error("cannot read {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    /// A bad option value.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn fmt_detail(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RuntimeError>;
+
+/// Map an OpenVINO error code (and its message) to an error that says what we were doing.
+fn ov_err(action: impl Into<String>) -> impl FnOnce(InferenceError) -> RuntimeError {
+    let action = action.into();
+    move |e| RuntimeError::OpenVino {
+        action,
+        kind: e.kind.to_string(),
+        detail: e
+            .message
+            .map(|m| {
+                m.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .unwrap_or_default(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library discovery and loading
+
+static LOADED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+
+/// Find and load the OpenVINO C library (once per process); returns its path.
+pub fn load_library() -> Result<PathBuf> {
+    LOADED
+        .get_or_init(|| {
+            let path = find_library()?;
+            openvino_sys::library::load_from(path.clone()).map_err(|e| {
+                format!(
+                    "cannot load the OpenVINO runtime library {}: {e}\n{}",
+                    path.display(),
+                    install_hint()
+                )
+            })?;
+            Ok(path)
+        })
+        .clone()
+        .map_err(RuntimeError::Library)
+}
+
+fn install_hint() -> String {
+    format!(
+        "Install the OpenVINO runtime with `make setup` (a project-local .venv with \
+         openvino=={OPENVINO_VERSION}), or `pip install openvino=={OPENVINO_VERSION}`, or set \
+         OPENVINO_LIB to the path of libopenvino_c.so.NNNN (in site-packages/openvino/libs/ of \
+         a pip install)."
+    )
+}
+
+/// Locate the OpenVINO C library without loading it (see the module docs for the order).
+pub fn find_library() -> std::result::Result<PathBuf, String> {
+    find_library_in(env::var_os("OPENVINO_LIB"), &venv_roots(), true, true)
+}
+
+/// [`find_library`] with its inputs explicit: the value of `OPENVINO_LIB`, the directories
+/// that may hold a `.venv`, and whether to ask `python3` and the standard install locations.
+fn find_library_in(
+    openvino_lib: Option<std::ffi::OsString>,
+    roots: &[PathBuf],
+    ask_python: bool,
+    ask_finder: bool,
+) -> std::result::Result<PathBuf, String> {
+    if let Some(v) = openvino_lib {
+        let p = PathBuf::from(&v);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(format!(
+            "OPENVINO_LIB={} is not a file: it must be the path of the OpenVINO C library \
+             (libopenvino_c.so.NNNN).\n{}",
+            p.display(),
+            install_hint()
+        ));
+    }
+    for root in roots {
+        if let Some(p) = lib_in_venv(&root.join(".venv")) {
+            return Ok(p);
+        }
+    }
+    let python = if ask_python {
+        match python_openvino_dir() {
+            Ok(dir) => match lib_in_dir(&dir.join("libs")).or_else(|| lib_in_dir(&dir)) {
+                Some(p) => return Ok(p),
+                None => format!("its openvino package at {} has no C library", dir.display()),
+            },
+            Err(why) => why,
+        }
+    } else {
+        "not asked".to_string()
+    };
+    if ask_finder {
+        let found = std::panic::catch_unwind(|| {
+            openvino_finder::find("openvino_c", openvino_finder::Linking::Dynamic)
+        });
+        if let Ok(Some(p)) = found {
+            return Ok(p);
+        }
+    }
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| r.join(".venv").display().to_string())
+        .collect();
+    Err(format!(
+        "OpenVINO runtime library (libopenvino_c) not found. Searched: OPENVINO_LIB (not set); \
+         project virtualenvs {}; python3 on PATH ({python}); standard OpenVINO install \
+         locations.\n{}",
+        roots.join(", "),
+        install_hint()
+    ))
+}
+
+/// Directories that may hold a project `.venv`: the current directory and its ancestors, the
+/// crate directory, the executable's ancestors.
+fn venv_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut push = |p: &Path| {
+        if !roots.iter().any(|r| r == p) {
+            roots.push(p.to_path_buf());
+        }
+    };
+    if let Ok(cwd) = env::current_dir() {
+        cwd.ancestors().for_each(&mut push);
+    }
+    push(Path::new(env!("CARGO_MANIFEST_DIR")));
+    if let Ok(exe) = env::current_exe() {
+        exe.ancestors().skip(1).for_each(&mut push);
+    }
+    roots
+}
+
+/// `venv/lib/python3*/site-packages/openvino/libs/<lib>` (or `venv/Lib/site-packages/...`).
+fn lib_in_venv(venv: &Path) -> Option<PathBuf> {
+    let mut site_packages = vec![venv.join("Lib").join("site-packages")];
+    if let Ok(entries) = std::fs::read_dir(venv.join("lib")) {
+        let mut pys: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+            .map(|e| e.path().join("site-packages"))
+            .collect();
+        pys.sort();
+        site_packages.splice(0..0, pys);
+    }
+    site_packages
+        .iter()
+        .find_map(|sp| lib_in_dir(&sp.join("openvino").join("libs")))
+}
+
+/// The OpenVINO C library in `dir`: `libopenvino_c.so`, `libopenvino_c.so.2641`,
+/// `libopenvino_c.2641.dylib`, `openvino_c.dll`.
+fn lib_in_dir(dir: &Path) -> Option<PathBuf> {
+    let stem = format!("{}openvino_c", env::consts::DLL_PREFIX);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix(&stem)
+                .is_some_and(|rest| rest.starts_with('.') && rest.contains(env::consts::DLL_SUFFIX))
+        })
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Where `python3` on PATH has the `openvino` package.
+fn python_openvino_dir() -> std::result::Result<PathBuf, String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import openvino, os; print(os.path.dirname(openvino.__file__))",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("no python3: {e}"))?;
+    if !out.status.success() {
+        return Err("python3 has no openvino package".into());
+    }
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if dir.is_empty() {
+        return Err("python3 printed no openvino directory".into());
+    }
+    Ok(PathBuf::from(dir))
+}
+
+/// The loaded OpenVINO's build number, e.g. `2026.4.1-22982-...`.
+pub fn openvino_version() -> Result<String> {
+    load_library()?;
+    Ok(openvino::version().build_number)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/// Inference precision (`INFERENCE_PRECISION_HINT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    BF16,
+}
+
+impl Precision {
+    /// The property value OpenVINO expects.
+    pub fn as_ov(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::BF16 => "bf16",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_ov())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Precision::F32),
+            "f16" | "fp16" => Ok(Precision::F16),
+            "bf16" => Ok(Precision::BF16),
+            _ => Err(format!(
+                "unknown precision {s:?} (expected f32, f16 or bf16)"
+            )),
+        }
+    }
+}
+
+/// `PERFORMANCE_HINT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PerformanceMode {
+    Latency,
+    Throughput,
+    CumulativeThroughput,
+}
+
+impl PerformanceMode {
+    pub fn as_ov(self) -> &'static str {
+        match self {
+            PerformanceMode::Latency => "LATENCY",
+            PerformanceMode::Throughput => "THROUGHPUT",
+            PerformanceMode::CumulativeThroughput => "CUMULATIVE_THROUGHPUT",
+        }
+    }
+}
+
+impl fmt::Display for PerformanceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_ov().to_ascii_lowercase().replace('_', "-"))
+    }
+}
+
+impl FromStr for PerformanceMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "latency" => Ok(PerformanceMode::Latency),
+            "throughput" => Ok(PerformanceMode::Throughput),
+            "cumulative-throughput" => Ok(PerformanceMode::CumulativeThroughput),
+            _ => Err(format!(
+                "unknown performance hint {s:?} (expected latency, throughput or \
+                 cumulative-throughput)"
+            )),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading IRs from disk
+
+/// Read an IR written earlier: `xml_path` and its sibling `.bin` (which may be absent only if
+/// the model has no constants).
+pub fn read_ir(xml_path: impl AsRef<Path>) -> Result<Ir> {
+    let xml_path = xml_path.as_ref();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| RuntimeError::Io {
+            path,
+            message: e.to_string(),
+        }
+    };
+    let xml = std::fs::read_to_string(xml_path).map_err(io(xml_path))?;
+    let bin_path = Ir::bin_path(xml_path);
+    let bin = match std::fs::read(&bin_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !xml.contains("type=\"Const\"") => {
+            Vec::new()
+        }
+        Err(e) => return Err(io(&bin_path)(e)),
+    };
+    Ok(Ir { xml, bin })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+
+/// A model input or output as OpenVINO sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// The tensor name (for outputs, the output name).
+    pub name: String,
+    /// `None` for a dynamic dimension.
+    pub shape: Vec<Option<usize>>,
+    /// OpenVINO element type name: `f32`, `i64`, `boolean`, ...
+    pub element_type: String,
+}
+
+impl TensorInfo {
+    fn shape_text(&self) -> String {
+        shape_text(&self.shape)
+    }
+}
+
+fn shape_text(s: &[Option<usize>]) -> String {
+    let dims: Vec<String> = s
+        .iter()
+        .map(|d| d.map_or("?".to_string(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", dims.join(","))
+}
+
+/// The inputs and outputs of a model, in model order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+}
+
+fn element_name(t: ElementType) -> String {
+    match t {
+        ElementType::F32 => "f32".into(),
+        ElementType::I64 => "i64".into(),
+        ElementType::Boolean => "boolean".into(),
+        other => other.to_string().to_ascii_lowercase(),
+    }
+}
+
+fn port_info(port: &Node, what: &str, index: usize) -> Result<TensorInfo> {
+    let ctx = || format!("describe {what} {index}");
+    let name = port.get_name().map_err(ov_err(ctx()))?;
+    let element_type = element_name(port.get_element_type().map_err(ov_err(ctx()))?);
+    let ps = port.get_partial_shape().map_err(ov_err(ctx()))?;
+    // Not `Rank::is_dynamic`: OpenVINO's C API calls rank {0,0} (a scalar) dynamic.
+    let rank = ps.get_rank();
+    if rank.get_max() < 0 || rank.get_min() != rank.get_max() {
+        return Err(RuntimeError::Config(format!(
+            "{what} {name:?} has a dynamic rank, which keras2ov does not support"
+        )));
+    }
+    let shape = ps
+        .get_dimensions()
+        .iter()
+        .map(|d| {
+            if d.is_dynamic() {
+                None
+            } else {
+                usize::try_from(d.get_min()).ok()
+            }
+        })
+        .collect();
+    Ok(TensorInfo {
+        name,
+        shape,
+        element_type,
+    })
+}
+
+fn model_ports(model: &Model) -> Result<ModelInfo> {
+    let n_in = model
+        .get_inputs_len()
+        .map_err(ov_err("count model inputs"))?;
+    let n_out = model
+        .get_outputs_len()
+        .map_err(ov_err("count model outputs"))?;
+    let inputs = (0..n_in)
+        .map(|i| {
+            let p = model
+                .get_input_by_index(i)
+                .map_err(ov_err(format!("get model input {i}")))?;
+            port_info(&p, "input", i)
+        })
+        .collect::<Result<_>>()?;
+    let outputs = (0..n_out)
+        .map(|i| {
+            let p = model
+                .get_output_by_index(i)
+                .map_err(ov_err(format!("get model output {i}")))?;
+            port_info(&p, "output", i)
+        })
+        .collect::<Result<_>>()?;
+    Ok(ModelInfo { inputs, outputs })
+}
+
+fn compiled_ports(model: &CompiledModel) -> Result<ModelInfo> {
+    let n_in = model
+        .get_input_size()
+        .map_err(ov_err("count compiled model inputs"))?;
+    let n_out = model
+        .get_output_size()
+        .map_err(ov_err("count compiled model outputs"))?;
+    let inputs = (0..n_in)
+        .map(|i| {
+            let p = model
+                .get_input_by_index(i)
+                .map_err(ov_err(format!("get compiled model input {i}")))?;
+            port_info(&p, "input", i)
+        })
+        .collect::<Result<_>>()?;
+    let outputs = (0..n_out)
+        .map(|i| {
+            let p = model
+                .get_output_by_index(i)
+                .map_err(ov_err(format!("get compiled model output {i}")))?;
+            port_info(&p, "output", i)
+        })
+        .collect::<Result<_>>()?;
+    Ok(ModelInfo { inputs, outputs })
+}
+
+/// An OpenVINO Core configured for one device and inference precision.
+pub struct Runtime {
+    core: Core,
+    device: String,
+    precision: Precision,
+    library: PathBuf,
+}
+
+impl Runtime {
+    /// Load OpenVINO (once per process) and set `INFERENCE_PRECISION_HINT` on `device`.
+    pub fn new(device: &str, precision: Precision) -> Result<Runtime> {
+        let library = load_library()?;
+        let mut core = Core::new().map_err(|e| {
+            RuntimeError::Library(format!(
+                "OpenVINO (loaded from {}) could not create a Core: {e}",
+                library.display()
+            ))
+        })?;
+        core.set_property(
+            &DeviceType::from(device),
+            &RwPropertyKey::HintInferencePrecision,
+            precision.as_ov(),
+        )
+        .map_err(ov_err(format!(
+            "set INFERENCE_PRECISION_HINT={} on device {device}",
+            precision.as_ov()
+        )))?;
+        Ok(Runtime {
+            core,
+            device: device.to_string(),
+            precision,
+            library,
+        })
+    }
+
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The OpenVINO C library in use.
+    pub fn library_path(&self) -> &Path {
+        &self.library
+    }
+
+    /// Set `PERFORMANCE_HINT` for models compiled after this call.
+    pub fn set_performance_hint(&mut self, mode: PerformanceMode) -> Result<()> {
+        self.set_property(RwPropertyKey::HintPerformanceMode, mode.as_ov())
+    }
+
+    /// Set any writable device property for models compiled after this call (e.g.
+    /// `NumStreams`, `InferenceNumThreads`).
+    pub fn set_property(&mut self, key: RwPropertyKey, value: &str) -> Result<()> {
+        let action = format!("set {}={value} on device {}", key.as_ref(), self.device);
+        self.core
+            .set_property(&DeviceType::from(self.device.as_str()), &key, value)
+            .map_err(ov_err(action))
+    }
+
+    /// Read a device property (e.g. `FULL_DEVICE_NAME`).
+    pub fn get_property(&self, key: &PropertyKey) -> Result<String> {
+        let action = format!("read {} of device {}", key.as_ref(), self.device);
+        self.core
+            .get_property(&DeviceType::from(self.device.as_str()), key)
+            .map_err(ov_err(action))
+    }
+
+    fn read_model(&mut self, ir: &Ir) -> Result<(Model, Option<Tensor>)> {
+        let weights = if ir.bin.is_empty() {
+            None
+        } else {
+            let shape = Shape::new(&[ir.bin.len() as i64])
+                .map_err(ov_err("make the weights tensor shape"))?;
+            let mut t = Tensor::new(ElementType::U8, &shape)
+                .map_err(ov_err("allocate the weights tensor"))?;
+            t.get_raw_data_mut()
+                .map_err(ov_err("fill the weights tensor"))?
+                .copy_from_slice(&ir.bin);
+            Some(t)
+        };
+        let model = self
+            .core
+            .read_model_from_buffer(ir.xml.as_bytes(), weights.as_ref())
+            .map_err(ov_err("read the IR"))?;
+        Ok((model, weights))
+    }
+
+    /// Inputs and outputs of an IR as OpenVINO reads them (no compilation).
+    pub fn model_info(&mut self, ir: &Ir) -> Result<ModelInfo> {
+        let (model, _w) = self.read_model(ir)?;
+        model_ports(&model)
+    }
+
+    /// Read and compile an IR for this runtime's device.
+    pub fn compile(&mut self, ir: &Ir) -> Result<Compiled> {
+        let (model, weights) = self.read_model(ir)?;
+        let device = DeviceType::from(self.device.as_str());
+        let mut compiled = self
+            .core
+            .compile_model(&model, device)
+            .map_err(ov_err(format!("compile the model for {}", self.device)))?;
+        let info = compiled_ports(&compiled)?;
+        let request = compiled
+            .create_infer_request()
+            .map_err(ov_err("create an infer request"))?;
+        Ok(Compiled {
+            request: Request {
+                request,
+                info: info.clone(),
+            },
+            model: compiled,
+            info,
+            _weights: weights,
+        })
+    }
+}
+
+/// A compiled model with one ready infer request.
+pub struct Compiled {
+    request: Request,
+    model: CompiledModel,
+    info: ModelInfo,
+    /// Kept alive in case the compiled model shares the weights memory.
+    _weights: Option<Tensor>,
+}
+
+impl Compiled {
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.info.inputs
+    }
+
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.info.outputs
+    }
+
+    /// Set every input (by tensor name), run, and return every output by name, in model order.
+    pub fn infer<S: AsRef<str>>(
+        &mut self,
+        inputs: &[(S, ArrayD<f32>)],
+    ) -> Result<Vec<(String, ArrayD<f32>)>> {
+        self.request.infer(inputs)
+    }
+
+    /// The compiled model's own request: set inputs once, then [`Request::run`] repeatedly.
+    pub fn request(&mut self) -> &mut Request {
+        &mut self.request
+    }
+
+    /// Another infer request (for running several at once, e.g. a throughput benchmark).
+    pub fn create_request(&mut self) -> Result<Request> {
+        let request = self
+            .model
+            .create_infer_request()
+            .map_err(ov_err("create an infer request"))?;
+        Ok(Request {
+            request,
+            info: self.info.clone(),
+        })
+    }
+
+    /// `OPTIMAL_NUMBER_OF_INFER_REQUESTS` of the compiled model.
+    pub fn optimal_number_of_requests(&self) -> Result<usize> {
+        let v = self
+            .model
+            .get_property(&PropertyKey::OptimalNumberOfInferRequests)
+            .map_err(ov_err("read OPTIMAL_NUMBER_OF_INFER_REQUESTS"))?;
+        v.trim().parse().map_err(|_| {
+            RuntimeError::Config(format!(
+                "OPTIMAL_NUMBER_OF_INFER_REQUESTS is not a number: {v:?}"
+            ))
+        })
+    }
+
+    /// A property of the compiled model, e.g. `INFERENCE_PRECISION_HINT` as compiled.
+    pub fn get_property(&self, key: &str) -> Result<String> {
+        let key = match key {
+            "INFERENCE_PRECISION_HINT" => RwPropertyKey::HintInferencePrecision,
+            "PERFORMANCE_HINT" => RwPropertyKey::HintPerformanceMode,
+            "NUM_STREAMS" => RwPropertyKey::NumStreams,
+            "INFERENCE_NUM_THREADS" => RwPropertyKey::InferenceNumThreads,
+            other => {
+                return Err(RuntimeError::Config(format!(
+                    "reading compiled-model property {other} is not supported"
+                )))
+            }
+        };
+        let action = format!("read compiled-model property {}", key.as_ref());
+        self.model
+            .get_property(&PropertyKey::Rw(key))
+            .map(|v| v.into_owned())
+            .map_err(ov_err(action))
+    }
+}
+
+/// An infer request: set inputs, run (synchronously or not), read outputs.
+pub struct Request {
+    request: InferRequest,
+    info: ModelInfo,
+}
+
+impl Request {
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.info.inputs
+    }
+
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.info.outputs
+    }
+
+    /// Set every input (each exactly once), run, and return every output in model order.
+    pub fn infer<S: AsRef<str>>(
+        &mut self,
+        inputs: &[(S, ArrayD<f32>)],
+    ) -> Result<Vec<(String, ArrayD<f32>)>> {
+        self.set_inputs(inputs)?;
+        self.run()?;
+        self.read_outputs()
+    }
+
+    /// Set all inputs: each model input exactly once, none unknown.
+    pub fn set_inputs<S: AsRef<str>>(&mut self, inputs: &[(S, ArrayD<f32>)]) -> Result<()> {
+        let mut given = vec![false; self.info.inputs.len()];
+        for (name, value) in inputs {
+            let k = self.input_index(name.as_ref())?;
+            if std::mem::replace(&mut given[k], true) {
+                return Err(RuntimeError::Input(format!(
+                    "input {:?} is given twice",
+                    name.as_ref()
+                )));
+            }
+            self.set_input_at(k, value.view())?;
+        }
+        let missing: Vec<&str> = self
+            .info
+            .inputs
+            .iter()
+            .zip(&given)
+            .filter(|(_, g)| !**g)
+            .map(|(i, _)| i.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(RuntimeError::Input(format!(
+                "missing model input(s): {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Set one input by tensor name (the data is copied into an OpenVINO tensor).
+    pub fn set_input(&mut self, name: &str, value: ArrayViewD<'_, f32>) -> Result<()> {
+        let k = self.input_index(name)?;
+        self.set_input_at(k, value)
+    }
+
+    fn input_index(&self, name: &str) -> Result<usize> {
+        self.info
+            .inputs
+            .iter()
+            .position(|i| i.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.info.inputs.iter().map(|i| i.name.as_str()).collect();
+                RuntimeError::Input(format!(
+                    "the model has no input named {name:?}; its inputs are: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    fn set_input_at(&mut self, k: usize, value: ArrayViewD<'_, f32>) -> Result<()> {
+        let info = &self.info.inputs[k];
+        if info.element_type != "f32" {
+            return Err(RuntimeError::Input(format!(
+                "input {:?} has element type {}; only f32 inputs can be set",
+                info.name, info.element_type
+            )));
+        }
+        let fits = value.ndim() == info.shape.len()
+            && value
+                .shape()
+                .iter()
+                .zip(&info.shape)
+                .all(|(&a, b)| b.is_none_or(|b| a == b));
+        if !fits {
+            let got: Vec<Option<usize>> = value.shape().iter().map(|&d| Some(d)).collect();
+            return Err(RuntimeError::Input(format!(
+                "input {:?} has shape {}, but the model expects {}",
+                info.name,
+                shape_text(&got),
+                info.shape_text()
+            )));
+        }
+        let action = || {
+            format!(
+                "set input {:?} with shape {}",
+                info.name,
+                shape_text(&value.shape().iter().map(|&d| Some(d)).collect::<Vec<_>>())
+            )
+        };
+        if value.ndim() == 0 {
+            // The C API cannot make a rank-0 shape (`ov_shape_create` refuses rank 0): write
+            // into the request's own (static, scalar) input tensor instead.
+            let mut tensor = self
+                .request
+                .get_tensor(&info.name)
+                .map_err(ov_err(action()))?;
+            let data = tensor.get_data_mut::<f32>().map_err(ov_err(action()))?;
+            if let (Some(d), Some(v)) = (data.first_mut(), value.iter().next()) {
+                *d = *v;
+            }
+            return Ok(());
+        }
+        let dims: Vec<i64> = value.shape().iter().map(|&d| d as i64).collect();
+        let shape = Shape::new(&dims).map_err(ov_err(action()))?;
+        let mut tensor = Tensor::new(ElementType::F32, &shape).map_err(ov_err(action()))?;
+        if !value.is_empty() {
+            let data = tensor.get_data_mut::<f32>().map_err(ov_err(action()))?;
+            match value.as_slice() {
+                Some(src) => data.copy_from_slice(src),
+                None => data.iter_mut().zip(value.iter()).for_each(|(d, s)| *d = *s),
+            }
+        }
+        self.request
+            .set_input_tensor_by_index(k, &tensor)
+            .map_err(ov_err(action()))
+    }
+
+    /// Run with the inputs already set (synchronously).
+    pub fn run(&mut self) -> Result<()> {
+        self.request.infer().map_err(ov_err("run inference"))
+    }
+
+    /// Start running asynchronously; finish with [`Request::wait`].
+    pub fn start(&mut self) -> Result<()> {
+        self.request
+            .infer_async()
+            .map_err(ov_err("start inference"))
+    }
+
+    /// Wait for an asynchronous run to finish.
+    pub fn wait(&mut self) -> Result<()> {
+        // OpenVINO rejects a negative ("infinite") timeout; 49 days will do.
+        self.request
+            .wait(i64::from(u32::MAX))
+            .map_err(ov_err("wait for inference"))
+    }
+
+    /// Every output by tensor name, in model order, as f32 (i64 and boolean outputs are
+    /// converted; booleans become 0/1).
+    pub fn read_outputs(&self) -> Result<Vec<(String, ArrayD<f32>)>> {
+        (0..self.info.outputs.len())
+            .map(|k| Ok((self.info.outputs[k].name.clone(), self.read_output(k)?)))
+            .collect()
+    }
+
+    /// Output `k` (model order) as f32.
+    pub fn read_output(&self, k: usize) -> Result<ArrayD<f32>> {
+        let name = &self.info.outputs[k].name;
+        let action = || format!("read output {name:?}");
+        let t = self
+            .request
+            .get_output_tensor_by_index(k)
+            .map_err(ov_err(action()))?;
+        // The C API's `ov_tensor_get_shape` fails on scalars ("invalid C parameter"), so a
+        // rank-0 output is taken from the model's (static) rank.
+        let shape: Vec<usize> = if self.info.outputs[k].shape.is_empty() {
+            Vec::new()
+        } else {
+            t.get_shape()
+                .map_err(ov_err(action()))?
+                .get_dimensions()
+                .iter()
+                .map(|&d| d as usize)
+                .collect()
+        };
+        let n: usize = shape.iter().product();
+        let et = t.get_element_type().map_err(ov_err(action()))?;
+        let data: Vec<f32> = if n == 0 {
+            Vec::new()
+        } else {
+            match et {
+                ElementType::F32 => t.get_data::<f32>().map_err(ov_err(action()))?.to_vec(),
+                ElementType::I64 => t
+                    .get_data::<i64>()
+                    .map_err(ov_err(action()))?
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect(),
+                ElementType::Boolean | ElementType::U8 => t
+                    .get_raw_data()
+                    .map_err(ov_err(action()))?
+                    .iter()
+                    .map(|&v| f32::from(u8::from(v != 0)))
+                    .collect(),
+                other => {
+                    return Err(RuntimeError::Output(format!(
+                        "output {name:?} has element type {}, which keras2ov cannot read",
+                        element_name(other)
+                    )))
+                }
+            }
+        };
+        if data.len() != n {
+            return Err(RuntimeError::Output(format!(
+                "output {name:?}: OpenVINO returned {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
+        ArrayD::from_shape_vec(IxDyn(&shape), data)
+            .map_err(|e| RuntimeError::Output(format!("output {name:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_and_hint_parse() {
+        assert_eq!("FP32".parse::<Precision>().unwrap(), Precision::F32);
+        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::BF16);
+        assert!("f64".parse::<Precision>().is_err());
+        assert_eq!(Precision::default(), Precision::F32);
+        assert_eq!(
+            "throughput".parse::<PerformanceMode>().unwrap().as_ov(),
+            "THROUGHPUT"
+        );
+        assert_eq!(
+            "CUMULATIVE_THROUGHPUT".parse::<PerformanceMode>().unwrap(),
+            PerformanceMode::CumulativeThroughput
+        );
+    }
+
+    #[test]
+    fn library_search_order_and_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        // OPENVINO_LIB wins, and a wrong one is an error, not a fallback
+        let lib = root.join("libopenvino_c.so.1");
+        std::fs::write(&lib, b"").unwrap();
+        assert_eq!(
+            find_library_in(Some(lib.clone().into()), &[], false, false),
+            Ok(lib)
+        );
+        let err = find_library_in(Some(root.join("nope").into()), &[], false, false).unwrap_err();
+        assert!(
+            err.contains("OPENVINO_LIB=") && err.contains("make setup"),
+            "{err}"
+        );
+        // nothing anywhere: one message that says how to install
+        let err = find_library_in(None, std::slice::from_ref(&root), false, false).unwrap_err();
+        assert!(err.contains("not found"), "{err}");
+        assert!(err.contains("make setup"), "{err}");
+        assert!(
+            err.contains(&format!("pip install openvino=={OPENVINO_VERSION}")),
+            "{err}"
+        );
+        assert!(err.contains("OPENVINO_LIB"), "{err}");
+        assert!(
+            err.contains(&root.join(".venv").display().to_string()),
+            "{err}"
+        );
+        // a .venv under a root is found
+        if cfg!(target_os = "linux") {
+            let libs = root.join(".venv/lib/python3.11/site-packages/openvino/libs");
+            std::fs::create_dir_all(&libs).unwrap();
+            std::fs::write(libs.join("libopenvino_c.so.2641"), b"").unwrap();
+            assert_eq!(
+                find_library_in(None, std::slice::from_ref(&root), false, false),
+                Ok(libs.join("libopenvino_c.so.2641"))
+            );
+        }
+    }
+
+    #[test]
+    fn library_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let libs = dir.path().join("openvino").join("libs");
+        std::fs::create_dir_all(&libs).unwrap();
+        assert_eq!(lib_in_dir(&libs), None);
+        std::fs::write(libs.join("libopenvino_c_extra.so"), b"").unwrap();
+        std::fs::write(libs.join("libopenvino.so.2641"), b"").unwrap();
+        assert_eq!(lib_in_dir(&libs), None);
+        if cfg!(target_os = "linux") {
+            std::fs::write(libs.join("libopenvino_c.so.2641"), b"").unwrap();
+            assert_eq!(lib_in_dir(&libs), Some(libs.join("libopenvino_c.so.2641")));
+            let venv = dir.path().join(".venv");
+            let sp = venv.join("lib/python3.12/site-packages/openvino/libs");
+            std::fs::create_dir_all(&sp).unwrap();
+            std::fs::write(sp.join("libopenvino_c.so.2641"), b"").unwrap();
+            assert_eq!(lib_in_venv(&venv), Some(sp.join("libopenvino_c.so.2641")));
+        }
+    }
+}

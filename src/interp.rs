@@ -84,6 +84,11 @@ pub fn apply(node: &Node, args: &[&Array]) -> Result<Array, String> {
             axes,
             keep_dims,
         } => reduce(arg(0), *op, axes, *keep_dims),
+        Op::Reverse { axis } => {
+            let mut v = arg(0).clone();
+            v.invert_axis(Axis(*axis));
+            v
+        }
         Op::BroadcastLike => {
             let shape = broadcast_shape(&[arg(0).shape(), arg(1).shape()])?;
             arg(0)

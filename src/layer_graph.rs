@@ -7,6 +7,10 @@ use ndarray::ArrayD;
 use serde_json::Value;
 
 /// A tensor produced by a layer call: Keras' `keras_history` triple.
+///
+/// `node_index` always indexes the producing layer's `calls` (0 for an InputLayer): the loader
+/// removes the +1 Keras adds to a nested Functional model's calls in `input_layers` /
+/// `output_layers`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TensorRef {
     pub layer: String,
@@ -68,7 +72,13 @@ pub struct LayerNode {
     /// Inbound nodes in `node_index` order.
     pub calls: Vec<Call>,
     pub kind: NodeKind,
-    /// The layer's variables in Keras' variable order (`vars/0`, `vars/1`, ...).
+    /// The layer's variables in Keras' variable order (`vars/0`, `vars/1`, ...), followed by
+    /// those of its sub-objects, recursively, in the order Keras saves them (attribute names
+    /// sorted, `_`-prefixed ones last): `cell/vars/*` of an RNN layer,
+    /// `backward_layer/...` then `forward_layer/...` of Bidirectional, `key_dense/`,
+    /// `output_dense/`, `query_dense/`, `value_dense/` of MultiHeadAttention. `Weight::path`
+    /// tells them apart. Empty for ops and InputLayers; for a nested model, only the model's
+    /// own variables (its layers carry theirs).
     pub weights: Vec<Weight>,
 }
 
@@ -86,7 +96,8 @@ pub struct KerasModel {
     pub name: String,
     /// `"Functional"` or `"Sequential"` (as saved).
     pub class_name: String,
-    /// Every entry, in an order where each call's inputs come before it.
+    /// Every entry, in an order where each call's inputs come before it (from an earlier
+    /// entry, or from an earlier call of the same entry: `h = shared(shared(x))`).
     pub layers: Vec<LayerNode>,
     /// The model's inputs (flattened `input_layers`), each an InputLayer's output.
     pub inputs: Vec<TensorRef>,

@@ -30,6 +30,7 @@ pub fn check(g: &OpGraph) -> Result<(), AdError> {
             Op::Transpose { perm } if perm[0] != 0 => Some("moves the batch axis"),
             Op::Concat { axis: 0 } => Some("concatenates along the batch axis"),
             Op::Slice { axis: 0, .. } => Some("slices the batch axis"),
+            Op::Reverse { axis: 0 } => Some("reverses the batch axis"),
             Op::Tile { repeats } if repeats[0] != 1 => Some("tiles the batch axis"),
             Op::MatMul => {
                 let (a, b) = (node.inputs[0], node.inputs[1]);
@@ -37,10 +38,17 @@ pub fn check(g: &OpGraph) -> Result<(), AdError> {
                 let b_bad = batched[b] && (g.rank(b) <= 2 || g.rank(b) != out_rank);
                 (a_bad || b_bad).then_some("contracts or broadcasts the batch axis")
             }
-            _ => ins
+            Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Compare(_)
+            | Op::Classify(_)
+            | Op::Select
+            | Op::Convert { .. }
+            | Op::BroadcastLike => ins
                 .iter()
                 .any(|&(_, r)| r != out_rank)
                 .then_some("broadcasts a batched value into a new position"),
+            _ => None,
         };
         if let Some(why) = why {
             return Err(AdError::BatchMixing(format!(

@@ -34,9 +34,29 @@ impl Rules<'_> {
         self.g.mul(t, f)
     }
 
+    /// A tangent `[T, *S]` of an operand of lower rank than the result it feeds, with size-1
+    /// axes inserted after `T` so that NumPy broadcasting lines `S` up with the result.
+    fn align(&mut self, t: ValueId, rank: usize) -> GResult<ValueId> {
+        let s = self.g.shape(t).clone();
+        if s.len() > rank {
+            return Ok(t);
+        }
+        let mut target = vec![s[0]];
+        target.extend(std::iter::repeat_n(Some(1), rank + 1 - s.len()));
+        target.extend_from_slice(&s[1..]);
+        self.g.reshape(t, target)
+    }
+
+    /// `align` for an optional tangent, to the rank of node `out`.
+    fn align_to(&mut self, t: Tan, out: ValueId) -> GResult<Tan> {
+        let r = self.g.rank(out);
+        t.map(|t| self.align(t, r)).transpose()
+    }
+
     /// The tangent broadcast to exactly `[T, *shape(primal)]` (the batch too).
     pub fn full(&mut self, t: ValueId, primal: ValueId) -> GResult<ValueId> {
         let want_rank = self.g.rank(primal) + 1;
+        let t = self.align(t, want_rank - 1)?;
         let same = self.g.rank(t) == want_rank
             && self.g.shape(t)[1..]
                 .iter()
@@ -70,20 +90,25 @@ impl Rules<'_> {
             Op::Parameter { .. } | Op::Constant(_) => None,
             Op::Compare(_) | Op::Classify(_) => None,
             Op::Unary(op) => self.unary(*op, tin[0].expect("nonzero"), ins[0], y)?,
-            Op::Binary(op) => self.binary(*op, tin[0], tin[1], ins[0], ins[1], y)?,
+            Op::Binary(op) => {
+                let ta = self.align_to(tin[0], y)?;
+                let tb = self.align_to(tin[1], y)?;
+                self.binary(*op, ta, tb, ins[0], ins[1], y)?
+            }
+            // A zero branch is the scalar 0, which broadcasts to the tangent's shape.
             Op::Select => {
-                let (a, b) = (tin[1], tin[2]);
-                let a = match a {
+                let a = match self.align_to(tin[1], y)? {
                     Some(a) => a,
-                    None => self.zeros(t_len, ins[1])?,
+                    None => self.scalar(0.0),
                 };
-                let b = match b {
+                let b = match self.align_to(tin[2], y)? {
                     Some(b) => b,
-                    None => self.zeros(t_len, ins[2])?,
+                    None => self.scalar(0.0),
                 };
                 Some(self.g.select(ins[0], a, b)?)
             }
             Op::MatMul => {
+                let tin = [self.align_to(tin[0], y)?, self.align_to(tin[1], y)?];
                 let l = match tin[0] {
                     Some(ta) => Some(self.g.matmul(ta, ins[1])?),
                     None => None,
@@ -94,16 +119,11 @@ impl Rules<'_> {
                 };
                 self.add_opt(l, r)?
             }
+            // The tangent is made full first, so its batch size is the primal's own.
             Op::Reshape { shape } => {
-                let t = tin[0].expect("nonzero");
-                // Axis 0 is the batch (checked by the batch pass); keep the tangent's own
-                // batch size there, which may be 1.
+                let t = self.full(tin[0].expect("nonzero"), ins[0])?;
                 let mut target = vec![Some(t_len)];
-                target.push(self.g.shape(t)[1]);
-                target.extend_from_slice(&shape[1..]);
-                if shape.is_empty() {
-                    target.truncate(1);
-                }
+                target.extend_from_slice(shape);
                 Some(self.g.reshape(t, target)?)
             }
             Op::Transpose { perm } => {
@@ -111,6 +131,10 @@ impl Rules<'_> {
                 let mut p = vec![0];
                 p.extend(perm.iter().map(|&a| a + 1));
                 Some(self.g.transpose(t, p)?)
+            }
+            Op::Reverse { axis } => {
+                let t = self.full(tin[0].expect("nonzero"), ins[0])?;
+                Some(self.g.reverse(t, axis + 1)?)
             }
             Op::Tile { repeats } => {
                 let t = tin[0].expect("nonzero");
@@ -147,10 +171,11 @@ impl Rules<'_> {
                 (DType::F32, DType::F32) => tin[0],
                 _ => None,
             },
-            Op::BroadcastLike => {
-                let t = tin[0].expect("broadcast of a zero-tangent value");
-                Some(self.g.broadcast_like(t, ins[1])?)
-            }
+            // Only `x` flows into the value; `like` gives the shape.
+            Op::BroadcastLike => match self.align_to(tin[0], y)? {
+                Some(t) => Some(self.g.broadcast_like(t, ins[1])?),
+                None => None,
+            },
         })
     }
 

@@ -73,6 +73,7 @@ pub fn with_static_batch(g: &OpGraph, batch: usize) -> Result<OpGraph, GraphErro
                 .map_err(at)?,
             Op::Convert { to } => out.convert(x(0), *to).map_err(at)?,
             Op::BroadcastLike => out.broadcast_like(x(0), x(1)).map_err(at)?,
+            Op::Reverse { axis } => out.reverse(x(0), *axis).map_err(at)?,
         };
         map.push(v);
     }

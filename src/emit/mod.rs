@@ -154,7 +154,8 @@ fn validate(g: &OpGraph) -> Result<(), EmitError> {
             | Op::Tile { .. }
             | Op::Slice { .. }
             | Op::Reduce { .. }
-            | Op::Convert { .. } => Some(1),
+            | Op::Convert { .. }
+            | Op::Reverse { .. } => Some(1),
             Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::BroadcastLike => Some(2),
             Op::Select => Some(3),
             Op::Concat { .. } => None,
@@ -670,6 +671,21 @@ impl Emitter {
             Op::Convert { to } => {
                 let data = vec![("destination_type", to.ov_name().to_string())];
                 self.layer(name("Convert"), "Convert", "opset1", data, ins, out)
+            }
+            // A Slice from the last element backwards with step -1.
+            Op::Reverse { axis } => {
+                let s0 = self.i64_const(name("Reverse/start"), &[-1]);
+                let s1 = self.i64_const(name("Reverse/stop"), &[i64::MIN]);
+                let s2 = self.i64_const(name("Reverse/step"), &[-1]);
+                let s3 = self.i64_const(name("Reverse/axes"), &[*axis as i64]);
+                self.layer(
+                    name("Slice"),
+                    "Slice",
+                    "opset8",
+                    vec![],
+                    &[ins[0], s0, s1, s2, s3],
+                    out,
+                )
             }
             // ShapeOf(like) feeds a bidirectional Broadcast: dynamic dims come from run time.
             Op::BroadcastLike => {

@@ -390,18 +390,18 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
             }
             Index::Slice(start, stop, step) => {
                 let step = step.unwrap_or(1);
-                if step <= 0 {
-                    return Err(lc.error("unsupported: slices with a negative or zero step"));
+                if step == 0 {
+                    return Err(lc.error("slice step cannot be zero"));
                 }
                 match g.shape(y)[axis] {
                     Some(d) => {
-                        let d = d as i64;
-                        let norm = |v: Option<i64>, dflt: i64| {
-                            let v = v.unwrap_or(dflt);
-                            (if v < 0 { v + d } else { v }).clamp(0, d) as usize
-                        };
-                        let (s, t) = (norm(*start, 0), norm(*stop, d));
-                        y = g.slice(y, axis, s, t.max(s), step as usize).map_err(&e)?;
+                        let (s, t, reversed) = slice_bounds(*start, *stop, step, d as i64);
+                        if reversed {
+                            y = g.reverse(y, axis).map_err(&e)?;
+                        }
+                        y = g
+                            .slice(y, axis, s, t.max(s), step.unsigned_abs() as usize)
+                            .map_err(&e)?;
                     }
                     None if start.is_none() && stop.is_none() && step == 1 => {}
                     None => {
@@ -430,6 +430,23 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         })
         .collect();
     Ok(vec![g.reshape(y, target).map_err(&e)?])
+}
+
+/// NumPy's bounds of `start:stop:step` on an axis of size `d`, as a forward range
+/// `[s, t)` with step `|step|`, on the reversed axis when `step < 0` (`reversed`).
+fn slice_bounds(start: Option<i64>, stop: Option<i64>, step: i64, d: i64) -> (usize, usize, bool) {
+    let wrap = |v: i64| if v < 0 { v + d } else { v };
+    if step > 0 {
+        let s = start.map_or(0, |v| wrap(v).clamp(0, d));
+        let t = stop.map_or(d, |v| wrap(v).clamp(0, d));
+        (s as usize, t as usize, false)
+    } else {
+        // Indices start, start+step, ... > stop; -1 stands for "before the first element".
+        let s = start.map_or(d - 1, |v| wrap(v).clamp(-1, d - 1));
+        let t = stop.map_or(-1, |v| wrap(v).clamp(-1, d - 1));
+        // Reversed axis: index i becomes d - 1 - i.
+        ((d - 1 - s) as usize, (d - 1 - t) as usize, true)
+    }
 }
 
 /// Activation ops from `keras.src.ops.nn`, with their config arguments.
@@ -474,4 +491,29 @@ fn by_name(g: &mut OpGraph, lc: &LayerCall, name: &str, x: ValueId) -> LResult<V
     activations::by_name(g, name, x)
         .map_err(in_layer(lc.layer))?
         .ok_or_else(|| lc.error(format!("unknown activation {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_bounds;
+
+    /// The indices NumPy selects for `start:stop:step`, through our bounds.
+    fn picked(start: Option<i64>, stop: Option<i64>, step: i64, d: i64) -> Vec<i64> {
+        let (s, t, rev) = slice_bounds(start, stop, step, d);
+        (s..t)
+            .step_by(step.unsigned_abs() as usize)
+            .map(|i| if rev { d - 1 - i as i64 } else { i as i64 })
+            .collect()
+    }
+
+    #[test]
+    fn slice_bounds_follow_numpy() {
+        // Expected lists are what `list(range(6))[slice]` gives in Python.
+        assert_eq!(picked(None, None, -1, 6), vec![5, 4, 3, 2, 1, 0]); // [::-1]
+        assert_eq!(picked(Some(4), Some(1), -2, 6), vec![4, 2]); // [4:1:-2]
+        assert_eq!(picked(Some(-2), None, -3, 6), vec![4, 1]); // [-2::-3]
+        assert_eq!(picked(Some(1), Some(-1), 2, 6), vec![1, 3]); // [1:-1:2]
+        assert_eq!(picked(Some(10), Some(-10), -1, 6), vec![5, 4, 3, 2, 1, 0]); // clamped
+        assert_eq!(picked(Some(2), Some(4), -1, 6), Vec::<i64>::new()); // empty
+    }
 }

@@ -132,6 +132,10 @@ pub enum Op {
     Convert {
         to: DType,
     },
+    /// Reverse the order of elements along `axis`.
+    Reverse {
+        axis: usize,
+    },
     /// inputs: x, like. `x` broadcast (both ways, NumPy rules) against the shape of `like`,
     /// read at run time so dynamic dimensions work: the result has shape `broadcast(x, like)`.
     BroadcastLike,
@@ -492,6 +496,21 @@ impl OpGraph {
             dtype,
             shape,
         ))
+    }
+
+    pub fn reverse(&mut self, x: ValueId, axis: usize) -> GResult<ValueId> {
+        let shape = self.shape(x).clone();
+        if axis >= shape.len() {
+            return err(format!(
+                "reverse axis {axis} out of range for rank {}",
+                shape.len()
+            ));
+        }
+        if shape[axis] == Some(1) {
+            return Ok(x);
+        }
+        let dtype = self.dtype(x);
+        Ok(self.push(Op::Reverse { axis }, vec![x], dtype, shape))
     }
 
     pub fn reduce(

@@ -1,0 +1,82 @@
+//! Jacobians and Hessians built by the forward-mode pass, evaluated by the f64 reference
+//! interpreter, against JAX's `vmap(jacfwd)` / `vmap(hessian)` saved with each fixture.
+//! Tolerances: Jacobians atol 1e-5 rtol 1e-4, Hessians atol 1e-4 rtol 1e-3 (float32 JAX).
+
+mod common;
+
+use common::{compare, get, manifest, read_npz};
+use keras2ov::{autodiff, interp};
+
+fn check(hessian: bool) {
+    let fixtures: Vec<_> = manifest()
+        .into_iter()
+        .filter(|f| f.entry[if hessian { "hessian" } else { "jacobian" }].as_bool() == Some(true))
+        .collect();
+    assert!(fixtures.len() > 10, "too few fixtures: {}", fixtures.len());
+    let (atol, rtol) = if hessian { (1e-4, 1e-3) } else { (1e-5, 1e-4) };
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for f in &fixtures {
+        let result = (|| -> Result<usize, String> {
+            let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
+            let sel = autodiff::select(&g, &[], &[]).map_err(|e| e.to_string())?;
+            let d = if hessian {
+                autodiff::hessian(&g, &sel)
+            } else {
+                autodiff::jacobian(&g, &sel)
+            }
+            .map_err(|e| e.to_string())?;
+            let inputs = read_npz(&f.inputs);
+            let args: Vec<_> = d
+                .inputs
+                .iter()
+                .map(|&p| get(&inputs, d.input_name(p)).mapv(f64::from))
+                .collect();
+            let got = interp::eval(&d, &args)?;
+            let want = read_npz(&f.derivs);
+            let mut n = 0;
+            for ((name, _), value) in d.outputs.iter().zip(&got) {
+                let prefix = if hessian { "hessian/" } else { "jacobian/" };
+                if !name.starts_with(prefix) {
+                    continue;
+                }
+                let expected = want
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v)
+                    .ok_or_else(|| format!("JAX saved no '{name}'"))?;
+                let (a, r) = (f.atol.max(atol), f.rtol.max(rtol));
+                if let Some(msg) = compare(value, expected, a, r) {
+                    return Err(format!("{name}: {msg}"));
+                }
+                n += 1;
+            }
+            Ok(n)
+        })();
+        match result {
+            Ok(n) => compared += n,
+            Err(e) => failures.push(format!("{}: {e}", f.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ from JAX:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        compared >= fixtures.len(),
+        "only {compared} blocks compared"
+    );
+}
+
+#[test]
+fn jacobians_match_jax() {
+    check(false);
+}
+
+#[test]
+fn hessians_match_jax() {
+    check(true);
+}

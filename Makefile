@@ -49,5 +49,9 @@ fixtures:
 	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
 	.venv-fixtures/bin/python fixtures/generate.py
 
+# Speed: criterion (convert pipeline) and keras2ov vs JAX on a PINN MLP (bench/vs_jax.py).
 bench: build
 	$(CARGO) bench
+	@[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q -r bench/requirements.txt
+	.venv-bench/bin/python bench/vs_jax.py --keras2ov target/release/keras2ov

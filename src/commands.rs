@@ -1,6 +1,6 @@
 //! The subcommands: thin glue over the library's pipeline.
 
-use crate::RunOpts;
+use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
 use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
 use keras2ov::opgraph::shape_fmt;
@@ -141,7 +141,12 @@ fn print_table(rows: &[[String; 5]]) {
     }
 }
 
-pub fn convert(model: &Path, output: Option<PathBuf>, batch: Option<usize>) -> Result<()> {
+pub fn convert(
+    model: &Path,
+    output: Option<PathBuf>,
+    batch: Option<usize>,
+    deriv: &DerivOpts,
+) -> Result<()> {
     let out = output.unwrap_or_else(|| beside(model, "xml"));
     if out.extension().is_none_or(|e| e != "xml") {
         bail!(
@@ -149,7 +154,7 @@ pub fn convert(model: &Path, output: Option<PathBuf>, batch: Option<usize>) -> R
             out.display()
         );
     }
-    let ir = pipeline::convert(model, batch)?;
+    let ir = pipeline::convert_with(model, batch, &deriv.to_pipeline())?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -164,7 +169,7 @@ pub fn convert(model: &Path, output: Option<PathBuf>, batch: Option<usize>) -> R
     Ok(())
 }
 
-fn precision(opts: &crate::RunOpts) -> Precision {
+pub fn precision(opts: &RunOpts) -> Precision {
     match opts.precision.as_str() {
         "f16" => Precision::F16,
         "bf16" => Precision::BF16,
@@ -189,9 +194,32 @@ pub fn run(
         pipeline::convert(model, batch)?
     };
     let out = output.unwrap_or_else(|| beside(model, "npz"));
+    infer_and_save(model, &ir, inputs, &out, opts)
+}
+
+pub fn jacobian(
+    model: &Path,
+    inputs: &[String],
+    output: Option<PathBuf>,
+    deriv: &DerivOpts,
+    opts: &RunOpts,
+) -> Result<()> {
+    let ir = pipeline::convert_with(model, None, &deriv.to_pipeline())?;
+    let out = output.unwrap_or_else(|| beside(model, "derivatives.npz"));
+    infer_and_save(model, &ir, inputs, &out, opts)
+}
+
+/// Compile `ir`, feed it the `--input` arrays (checked by name and shape), save every output.
+fn infer_and_save(
+    model: &Path,
+    ir: &keras2ov::emit::Ir,
+    inputs: &[String],
+    out: &Path,
+    opts: &RunOpts,
+) -> Result<()> {
     let mut rt = Runtime::new(&opts.device, precision(opts))?;
     let mut compiled = rt
-        .compile(&ir)
+        .compile(ir)
         .with_context(|| format!("compiling {}", model.display()))?;
     let sig = compiled.inputs().to_vec();
     let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
@@ -200,7 +228,7 @@ pub fn run(
         io::check_input_shape(&info.name, a, &info.shape)?;
     }
     let results = compiled.infer(&arrays)?;
-    io::write_npz(&out, &results)?;
+    io::write_npz(out, &results)?;
     for (name, a) in &results {
         println!("{name}: shape {:?}", a.shape());
     }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 /// Read a `.npy` file as f32 (f64 arrays are converted; other dtypes are refused).
 pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
     let open = || -> Result<BufReader<File>> {
-        Ok(BufReader::new(
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        ))
+        Ok(BufReader::new(File::open(path).with_context(|| {
+            format!("cannot open {}", path.display())
+        })?))
     };
     if let Ok(a) = ArrayD::<f32>::read_npy(open()?) {
         return Ok(a);
@@ -56,8 +56,7 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayD<f32>)>> {
     let mut out = Vec::new();
     for name in names {
         let key = name.trim_end_matches(".npy").to_string();
-        let arr: ArrayD<f32> = match npz.by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&name)
-        {
+        let arr: ArrayD<f32> = match npz.by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&name) {
             Ok(a) => a,
             Err(_) => npz
                 .by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&name)
@@ -153,9 +152,12 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
     let mut ordered = Vec::new();
     for n in names {
         let mut hits = out.iter().filter(|(k, _)| k == n);
-        let a = hits
-            .next()
-            .ok_or_else(|| anyhow!("missing input '{n}' (the model's inputs are {})", names.join(", ")))?;
+        let a = hits.next().ok_or_else(|| {
+            anyhow!(
+                "missing input '{n}' (the model's inputs are {})",
+                names.join(", ")
+            )
+        })?;
         if hits.next().is_some() {
             bail!("input '{n}' given more than once");
         }
@@ -167,8 +169,7 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
 /// Check an input array against a declared shape (`None` matches any size).
 pub fn check_input_shape(name: &str, a: &ArrayD<f32>, shape: &[Option<usize>]) -> Result<()> {
     let ok = a.ndim() == shape.len()
-        && a
-            .shape()
+        && a.shape()
             .iter()
             .zip(shape)
             .all(|(&d, s)| s.is_none_or(|s| s == d));
@@ -188,7 +189,10 @@ mod tests {
 
     #[test]
     fn input_args_parse() {
-        assert_eq!(parse_input_arg("x=a.npy"), (Some("x".into()), "a.npy".into()));
+        assert_eq!(
+            parse_input_arg("x=a.npy"),
+            (Some("x".into()), "a.npy".into())
+        );
         assert_eq!(parse_input_arg("a.npz"), (None, "a.npz".into()));
         assert_eq!(parse_input_arg("dir/a=b.npy"), (None, "dir/a=b.npy".into()));
     }

@@ -12,5 +12,5 @@ pub mod layer_graph;
 pub mod loader;
 pub mod lower;
 pub mod opgraph;
-pub mod runtime;
 pub mod pipeline;
+pub mod runtime;

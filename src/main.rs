@@ -1,19 +1,20 @@
 //! The `keras2ov` command line.
 
-use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 mod commands;
 
 #[derive(Parser)]
 #[command(
     name = "keras2ov",
     version,
-    about = "Convert Keras 3 .keras models to OpenVINO IR v11 and run them",
-    long_about = "Convert Keras 3 .keras models to OpenVINO IR v11 (.xml + .bin) and run them \
-through the OpenVINO runtime, without Python. The tool never executes code found in an archive."
+    about = "Convert Keras 3 .keras models (and their derivatives) to OpenVINO IR v11 and run them",
+    long_about = "Convert Keras 3 .keras models to OpenVINO IR v11 (.xml + .bin), with per-sample \
+Jacobians and Hessians if asked, and run them through the OpenVINO runtime, without Python. \
+The tool never executes code found in an archive."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,34 @@ pub struct RunOpts {
     pub precision: String,
 }
 
+/// Which derivatives to add (as `jax.vmap(jax.jacfwd(f))` / `jax.vmap(jax.hessian(f))`).
+#[derive(clap::Args, Clone, Default)]
+pub struct DerivOpts {
+    /// Add per-sample Jacobians as outputs `jacobian/<output>/<input>`.
+    #[arg(long)]
+    pub jacobian: bool,
+    /// Add per-sample Hessians `hessian/<output>/<a>/<b>` (and the Jacobians).
+    #[arg(long)]
+    pub hessian: bool,
+    /// Inputs to differentiate with respect to, comma separated (default: every float input).
+    #[arg(long, value_delimiter = ',')]
+    pub wrt: Vec<String>,
+    /// Outputs to differentiate, comma separated (default: every output).
+    #[arg(long, value_delimiter = ',')]
+    pub of: Vec<String>,
+}
+
+impl DerivOpts {
+    pub fn to_pipeline(&self) -> keras2ov::pipeline::Derivatives {
+        keras2ov::pipeline::Derivatives {
+            jacobian: self.jacobian || self.hessian,
+            hessian: self.hessian,
+            wrt: self.wrt.clone(),
+            of: self.of.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Show the layers of a .keras model and list anything unsupported.
@@ -38,7 +67,7 @@ enum Command {
         /// The .keras archive.
         model: PathBuf,
     },
-    /// Write OpenVINO IR (.xml + .bin) for a .keras model.
+    /// Write OpenVINO IR (.xml + .bin) for a .keras model, optionally with derivatives.
     Convert {
         /// The .keras archive.
         model: PathBuf,
@@ -48,6 +77,8 @@ enum Command {
         /// Make the batch dimension static (default: dynamic).
         #[arg(long)]
         batch: Option<usize>,
+        #[command(flatten)]
+        deriv: DerivOpts,
     },
     /// Run a .keras model (converted in memory) or an IR .xml we wrote on input arrays.
     Run {
@@ -65,17 +96,43 @@ enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// Compute per-sample Jacobians (and Hessians) of a .keras model through OpenVINO.
+    Jacobian {
+        /// The .keras archive.
+        model: PathBuf,
+        /// FILE.npy (single-input model), NAME=FILE.npy, or FILE.npz keyed by input name.
+        #[arg(short, long = "input", required = true)]
+        inputs: Vec<String>,
+        /// Output .npz: forward outputs, `jacobian/<output>/<input>`, `hessian/...`;
+        /// default: `<model stem>.derivatives.npz` beside the model.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Also compute Hessians.
+        #[arg(long)]
+        hessian: bool,
+        /// Inputs to differentiate with respect to, comma separated (default: all float inputs).
+        #[arg(long, value_delimiter = ',')]
+        wrt: Vec<String>,
+        /// Outputs to differentiate, comma separated (default: every output).
+        #[arg(long, value_delimiter = ',')]
+        of: Vec<String>,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// Measure throughput and latency of the forward, Jacobian or Hessian model.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<()> = match cli.command {
+    let result = match cli.command {
         Command::Inspect { model } => commands::inspect(&model),
         Command::Convert {
             model,
             output,
             batch,
-        } => commands::convert(&model, output, batch),
+            deriv,
+        } => commands::convert(&model, output, batch, &deriv),
         Command::Run {
             model,
             inputs,
@@ -83,6 +140,24 @@ fn main() -> ExitCode {
             batch,
             run,
         } => commands::run(&model, &inputs, output, batch, &run),
+        Command::Jacobian {
+            model,
+            inputs,
+            output,
+            hessian,
+            wrt,
+            of,
+            run,
+        } => {
+            let deriv = DerivOpts {
+                jacobian: true,
+                hessian,
+                wrt,
+                of,
+            };
+            commands::jacobian(&model, &inputs, output, &deriv, &run)
+        }
+        Command::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,8 +16,7 @@ pub fn load_graph(path: &Path) -> Result<(LoadedModel, OpGraph)> {
 
 /// Load, lower and emit a `.keras` archive as IR.
 pub fn convert(path: &Path, batch: Option<usize>) -> Result<Ir> {
-    let (loaded, graph) = load_graph(path)?;
-    emit_graph(&graph, &loaded.model.name, batch)
+    convert_with(path, batch, &Derivatives::default())
 }
 
 /// Emit a graph, naming the IR after the model.
@@ -27,6 +26,47 @@ pub fn emit_graph(graph: &OpGraph, name: &str, batch: Option<usize>) -> Result<I
         model_name: name.to_string(),
     };
     Ok(emit(graph, &opts)?)
+}
+
+/// Which derivatives to add to a model.
+#[derive(Clone, Debug, Default)]
+pub struct Derivatives {
+    pub jacobian: bool,
+    pub hessian: bool,
+    /// Input names to differentiate with respect to (empty: every float input).
+    pub wrt: Vec<String>,
+    /// Output names to differentiate (empty: every output).
+    pub of: Vec<String>,
+}
+
+impl Derivatives {
+    pub fn any(&self) -> bool {
+        self.jacobian || self.hessian
+    }
+}
+
+/// The forward graph with the requested derivative outputs added (or unchanged when none).
+pub fn with_derivatives(graph: &OpGraph, d: &Derivatives) -> Result<OpGraph> {
+    if !d.any() {
+        if !d.wrt.is_empty() || !d.of.is_empty() {
+            anyhow::bail!("--wrt and --of need --jacobian or --hessian");
+        }
+        return Ok(graph.clone());
+    }
+    let sel = crate::autodiff::select(graph, &d.wrt, &d.of)?;
+    Ok(if d.hessian {
+        crate::autodiff::hessian(graph, &sel)?
+    } else {
+        crate::autodiff::jacobian(graph, &sel)?
+    })
+}
+
+/// Load a `.keras` archive, add derivatives, emit IR.
+pub fn convert_with(path: &Path, batch: Option<usize>, d: &Derivatives) -> Result<Ir> {
+    let (loaded, graph) = load_graph(path)?;
+    let graph = with_derivatives(&graph, d)
+        .with_context(|| format!("cannot differentiate {}", path.display()))?;
+    emit_graph(&graph, &loaded.model.name, batch)
 }
 
 /// `dir/model.keras` -> `dir/model.<ext>`.

@@ -11,7 +11,10 @@ fn lowered_graphs_reproduce_keras_outputs() {
     let fixtures = manifest();
     assert!(fixtures.len() > 10, "too few fixtures: {}", fixtures.len());
     let mut failures = Vec::new();
-    for f in &fixtures {
+    for f in fixtures
+        .iter()
+        .filter(|f| !common::expected_unsupported(&f.name))
+    {
         let result = (|| -> Result<(), String> {
             let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
             let inputs = read_npz(&f.inputs);
@@ -28,7 +31,11 @@ fn lowered_graphs_reproduce_keras_outputs() {
                 }
             }
             if g.outputs.len() != want.len() {
-                return Err(format!("{} outputs, Keras has {}", g.outputs.len(), want.len()));
+                return Err(format!(
+                    "{} outputs, Keras has {}",
+                    g.outputs.len(),
+                    want.len()
+                ));
             }
             Ok(())
         })();

@@ -129,19 +129,10 @@ fn jvp_pass(g: &mut OpGraph, x: ValueId, upto: usize) -> Result<Vec<Tan>, AdErro
 
 /// JAX's layout from a tangent `[T, B|1, *out]` of `y`: `[B, *out, *in]` for input `x`.
 fn assemble(g: &mut OpGraph, t: Tan, y: ValueId, x: ValueId) -> Result<ValueId, AdError> {
-    let t_len = sample_size(g, x)?;
     let out_rank = g.rank(y);
     let t = match t {
         Some(t) => Rules { g: &mut *g }.full(t, y)?,
-        None => {
-            // y does not depend on x: zeros of the right shape, batch from y.
-            let z = g.constant(Tensor::F32(ArrayD::zeros(
-                std::iter::once(t_len)
-                    .chain(std::iter::repeat_n(1, out_rank))
-                    .collect::<Vec<_>>(),
-            )));
-            g.broadcast_like(z, y)?
-        }
+        None => return zero_block(g, y, x),
     };
     let mut perm: Vec<usize> = (1..=out_rank).collect();
     perm.push(0);
@@ -149,6 +140,28 @@ fn assemble(g: &mut OpGraph, t: Tan, y: ValueId, x: ValueId) -> Result<ValueId, 
     let mut target = g.shape(y).clone();
     target.extend_from_slice(&g.shape(x)[1..]);
     Ok(g.reshape(moved, target)?)
+}
+
+/// The zero derivative of `y` (which does not depend on `x`): `[B, *y[1..], *x[1..]]`.
+/// Built at rank 2 (`x[:, :1] * zeros[1, N]`) and reshaped: on OpenVINO CPU 2026.4, with a
+/// dynamic batch, a rank-7 broadcasting op producing such a block returned garbage once the
+/// model had other outputs (each output alone was right, and so was a static batch).
+fn zero_block(g: &mut OpGraph, y: ValueId, x: ValueId) -> Result<ValueId, AdError> {
+    let inner: Vec<usize> = g.shape(y)[1..]
+        .iter()
+        .chain(&g.shape(x)[1..])
+        .map(|d| d.ok_or_else(|| AdError::DynamicShape(g.input_name(x).to_string())))
+        .collect::<Result<_, _>>()?;
+    let n: usize = inner.iter().product();
+    let batch = g.shape(x)[0];
+    let per_sample = sample_size(g, x)?;
+    let flat = g.reshape(x, vec![batch, Some(per_sample)])?;
+    let first = g.slice(flat, 1, 0, 1, 1)?;
+    let zeros = g.constant(Tensor::F32(ArrayD::zeros(vec![1, n])));
+    let block = g.mul(first, zeros)?;
+    let mut shape = vec![batch];
+    shape.extend(inner.iter().map(|&d| Some(d)));
+    Ok(g.reshape(block, shape)?)
 }
 
 fn output_name(kind: &str, parts: &[&str]) -> String {

@@ -143,14 +143,36 @@ mod tests {
 mod dump_tmp {
     use crate::layer_graph::*;
     fn dump_model(m: &KerasModel, indent: &str) {
-        println!("{indent}model {} ({}) inputs={:?} outputs={:?}", m.name, m.class_name,
-            m.inputs.iter().map(|r| format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index)).collect::<Vec<_>>(),
-            m.outputs.iter().map(|r| format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index)).collect::<Vec<_>>());
+        println!(
+            "{indent}model {} ({}) inputs={:?} outputs={:?}",
+            m.name,
+            m.class_name,
+            m.inputs
+                .iter()
+                .map(|r| format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index))
+                .collect::<Vec<_>>(),
+            m.outputs
+                .iter()
+                .map(|r| format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index))
+                .collect::<Vec<_>>()
+        );
         for l in &m.layers {
-            println!("{indent}  {} {} calls={} weights={:?}", l.name, l.class_name, l.calls.len(),
-                l.weights.iter().map(|w| format!("{} {:?}", w.path, w.value.shape())).collect::<Vec<_>>());
-            for c in &l.calls { println!("{indent}     args={:?} kwargs={:?}", c.args, c.kwargs); }
-            if let NodeKind::Model(inner) = &l.kind { dump_model(inner, &format!("{indent}    ")); }
+            println!(
+                "{indent}  {} {} calls={} weights={:?}",
+                l.name,
+                l.class_name,
+                l.calls.len(),
+                l.weights
+                    .iter()
+                    .map(|w| format!("{} {:?}", w.path, w.value.shape()))
+                    .collect::<Vec<_>>()
+            );
+            for c in &l.calls {
+                println!("{indent}     args={:?} kwargs={:?}", c.args, c.kwargs);
+            }
+            if let NodeKind::Model(inner) = &l.kind {
+                dump_model(inner, &format!("{indent}    "));
+            }
         }
     }
     #[test]
@@ -158,7 +180,10 @@ mod dump_tmp {
     fn dump() {
         for p in std::env::var("DUMP").unwrap().split(',') {
             match super::load(std::path::Path::new(p)) {
-                Ok(m) => { println!("== {p}"); dump_model(&m.model, ""); }
+                Ok(m) => {
+                    println!("== {p}");
+                    dump_model(&m.model, "");
+                }
                 Err(e) => println!("== {p} ERROR {e}"),
             }
         }

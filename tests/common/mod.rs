@@ -13,6 +13,14 @@ pub fn fixtures() -> PathBuf {
     root().join("fixtures")
 }
 
+/// Fixtures of things keras2ov refuses on purpose, with a word the error must name (checked
+/// in `openvino_vs_reference.rs`, skipped elsewhere).
+pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[("act_sparsemax", "sparsemax")];
+
+pub fn expected_unsupported(name: &str) -> bool {
+    EXPECTED_UNSUPPORTED.iter().any(|(n, _)| *n == name)
+}
+
 pub struct Fixture {
     pub name: String,
     pub keras: PathBuf,
@@ -70,7 +78,11 @@ pub fn get<'a>(arrays: &'a [(String, ArrayD<f32>)], name: &str) -> &'a ArrayD<f3
 /// infinities must be equal); otherwise a description of the worst element.
 pub fn compare(got: &ArrayD<f64>, want: &ArrayD<f32>, atol: f64, rtol: f64) -> Option<String> {
     if got.shape() != want.shape() {
-        return Some(format!("shape {:?} != expected {:?}", got.shape(), want.shape()));
+        return Some(format!(
+            "shape {:?} != expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
     }
     let mut worst: Option<(f64, usize, f64, f64)> = None;
     for (i, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
@@ -83,7 +95,11 @@ pub fn compare(got: &ArrayD<f64>, want: &ArrayD<f32>, atol: f64, rtol: f64) -> O
             (g - w).abs() > atol + rtol * w.abs()
         };
         if bad {
-            let excess = if (g - w).is_finite() { (g - w).abs() } else { f64::INFINITY };
+            let excess = if (g - w).is_finite() {
+                (g - w).abs()
+            } else {
+                f64::INFINITY
+            };
             if worst.is_none_or(|(e, ..)| excess > e) {
                 worst = Some((excess, i, g, w));
             }

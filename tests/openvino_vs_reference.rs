@@ -1,0 +1,118 @@
+//! Every fixture converted to IR and run through OpenVINO (f32): forward outputs against
+//! Keras, Jacobians and Hessians against JAX's `vmap(jacfwd)` / `vmap(hessian)`.
+//! Tolerances: forward and Jacobians atol 1e-5 rtol 1e-4, Hessians atol 1e-4 rtol 1e-3,
+//! or the fixture's own (manifest) when larger.
+
+mod common;
+
+use common::{compare, get, manifest, read_npz, Fixture, EXPECTED_UNSUPPORTED};
+use keras2ov::pipeline::{self, Derivatives};
+use keras2ov::runtime::{Precision, Runtime};
+
+fn run_fixture(
+    rt: &mut Runtime,
+    f: &Fixture,
+    d: &Derivatives,
+) -> Result<Vec<(String, ndarray::ArrayD<f32>)>, String> {
+    let ir = pipeline::convert_with(&f.keras, None, d).map_err(|e| format!("{e:#}"))?;
+    let mut compiled = rt.compile(&ir).map_err(|e| e.to_string())?;
+    let inputs = read_npz(&f.inputs);
+    let names: Vec<String> = compiled.inputs().iter().map(|i| i.name.clone()).collect();
+    let feed: Vec<(String, _)> = names
+        .iter()
+        .map(|n| (n.clone(), get(&inputs, n).clone()))
+        .collect();
+    compiled.infer(&feed).map_err(|e| e.to_string())
+}
+
+fn check(kind: &str) {
+    let mut rt = Runtime::new("CPU", Precision::F32).expect("OpenVINO runtime (make setup)");
+    let (want_key, prefix, atol, rtol) = match kind {
+        "forward" => ("", "", 1e-5, 1e-4),
+        "jacobian" => ("jacobian", "jacobian/", 1e-5, 1e-4),
+        _ => ("hessian", "hessian/", 1e-4, 1e-3),
+    };
+    let d = Derivatives {
+        jacobian: kind != "forward",
+        hessian: kind == "hessian",
+        ..Default::default()
+    };
+    let mut failures = Vec::new();
+    let mut blocks = 0;
+    let fixtures: Vec<_> = manifest()
+        .into_iter()
+        .filter(|f| want_key.is_empty() || f.entry[want_key].as_bool() == Some(true))
+        .collect();
+    for f in &fixtures {
+        if let Some((_, word)) = EXPECTED_UNSUPPORTED.iter().find(|(n, _)| *n == f.name) {
+            match pipeline::convert(&f.keras, None) {
+                Err(e)
+                    if format!("{e:#}").contains("unsupported")
+                        && format!("{e:#}").contains(word) => {}
+                other => failures.push(format!(
+                    "{}: expected an 'unsupported' error, got {:?}",
+                    f.name,
+                    other.map(|_| ())
+                )),
+            }
+            continue;
+        }
+        let result = run_fixture(&mut rt, f, &d).and_then(|outs| {
+            let want = read_npz(if kind == "forward" {
+                &f.outputs
+            } else {
+                &f.derivs
+            });
+            let mut n = 0;
+            for (name, expected) in &want {
+                if !name.starts_with(prefix) || (kind == "forward" && name.contains('/')) {
+                    continue;
+                }
+                let got = outs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.mapv(f64::from))
+                    .ok_or_else(|| format!("no output '{name}'"))?;
+                if let Some(msg) = compare(&got, expected, f.atol.max(atol), f.rtol.max(rtol)) {
+                    return Err(format!("{name}: {msg}"));
+                }
+                n += 1;
+            }
+            Ok(n)
+        });
+        match result {
+            Ok(n) => blocks += n,
+            Err(e) => failures.push(format!("{}: {e}", f.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{kind}: {} of {} fixtures fail through OpenVINO:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        blocks >= fixtures.len() - EXPECTED_UNSUPPORTED.len(),
+        "only {blocks} arrays compared"
+    );
+    eprintln!(
+        "{kind}: {blocks} arrays from {} fixtures match",
+        fixtures.len()
+    );
+}
+
+#[test]
+fn forward_outputs_match_keras() {
+    check("forward");
+}
+
+#[test]
+fn jacobians_match_jax() {
+    check("jacobian");
+}
+
+#[test]
+fn hessians_match_jax() {
+    check("hessian");
+}

@@ -4,7 +4,7 @@ use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
 use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
 use keras2ov::opgraph::shape_fmt;
-use keras2ov::pipeline::{self, beside};
+use keras2ov::pipeline::{self, beside, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 use keras2ov::{io, lower};
 use std::path::{Path, PathBuf};
@@ -184,17 +184,15 @@ pub fn run(
     batch: Option<usize>,
     opts: &RunOpts,
 ) -> Result<()> {
-    let is_xml = model.extension().is_some_and(|e| e == "xml");
-    let ir = if is_xml {
+    let out = output.unwrap_or_else(|| beside(model, "npz"));
+    if model.extension().is_some_and(|e| e == "xml") {
         if batch.is_some() {
             bail!("--batch applies when converting a .keras model; an .xml keeps its shapes");
         }
-        keras2ov::runtime::read_ir(model)?
-    } else {
-        pipeline::convert(model, batch)?
-    };
-    let out = output.unwrap_or_else(|| beside(model, "npz"));
-    infer_and_save(model, &ir, inputs, &out, opts)
+        let ir = keras2ov::runtime::read_ir(model)?;
+        return infer_and_save(model, &ir, inputs, &out, opts);
+    }
+    run_keras(model, inputs, &out, batch, &Derivatives::default(), opts)
 }
 
 pub fn jacobian(
@@ -204,9 +202,59 @@ pub fn jacobian(
     deriv: &DerivOpts,
     opts: &RunOpts,
 ) -> Result<()> {
-    let ir = pipeline::convert_with(model, None, &deriv.to_pipeline())?;
     let out = output.unwrap_or_else(|| beside(model, "derivatives.npz"));
-    infer_and_save(model, &ir, inputs, &out, opts)
+    run_keras(model, inputs, &out, None, &deriv.to_pipeline(), opts)
+}
+
+/// Convert a `.keras` model in memory for the given inputs and run it. The batch dimension is
+/// made static (the inputs' own batch unless `--batch` says otherwise): OpenVINO optimises
+/// static shapes better, and it sidesteps dynamic-shape bugs of the CPU plugin.
+fn run_keras(
+    model: &Path,
+    inputs: &[String],
+    out: &Path,
+    batch: Option<usize>,
+    d: &Derivatives,
+    opts: &RunOpts,
+) -> Result<()> {
+    let (loaded, graph) = pipeline::load_graph(model)?;
+    let names: Vec<String> = graph
+        .inputs
+        .iter()
+        .map(|&p| graph.input_name(p).to_string())
+        .collect();
+    let arrays = io::gather_inputs(inputs, &names)?;
+    for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
+        io::check_input_shape(name, a, graph.shape(p))?;
+    }
+    let batch = match batch {
+        Some(b) => Some(b),
+        None => common_batch(&graph, &arrays)?,
+    };
+    let graph = pipeline::with_derivatives(&graph, d)
+        .with_context(|| format!("cannot differentiate {}", model.display()))?;
+    let ir = pipeline::emit_graph(&graph, &loaded.model.name, batch)?;
+    infer_and_save(model, &ir, inputs, out, opts)
+}
+
+/// The batch size shared by every input with a dynamic first dimension.
+fn common_batch(
+    graph: &keras2ov::opgraph::OpGraph,
+    arrays: &[(String, ndarray::ArrayD<f32>)],
+) -> Result<Option<usize>> {
+    let mut batch: Option<(usize, &str)> = None;
+    for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
+        if graph.shape(p).first() == Some(&None) {
+            let b = a.shape()[0];
+            match batch {
+                Some((b0, n0)) if b0 != b => {
+                    bail!("inputs '{n0}' and '{name}' have different batch sizes ({b0} and {b})")
+                }
+                _ => batch = Some((b, name)),
+            }
+        }
+    }
+    Ok(batch.map(|(b, _)| b))
 }
 
 /// Compile `ir`, feed it the `--input` arrays (checked by name and shape), save every output.

@@ -115,7 +115,7 @@ fn entry_error(file: &str, entry: &str, e: ZipError) -> LoadError {
 
 fn missing_hint(entry: &str) -> String {
     match entry {
-        METADATA | CONFIG => {
+        METADATA | CONFIG | WEIGHTS_H5 => {
             " (every `.keras` archive written by Keras 3 has metadata.json, config.json and \
              model.weights.h5)"
                 .to_string()

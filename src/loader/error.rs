@@ -37,8 +37,8 @@ pub enum LoadError {
 
     /// An entry decompresses to more bytes than the loader accepts.
     #[error(
-        "{file}: entry `{entry}` inflates beyond {cap} bytes; refusing to read it (the archive \
-         is damaged or hostile)"
+        "{file}: entry `{entry}` inflates beyond {cap} bytes ({} MiB); refusing to read it \
+         (the archive is damaged or hostile)", cap >> 20
     )]
     EntryTooLarge {
         file: String,

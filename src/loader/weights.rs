@@ -325,8 +325,7 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
                 }
             }
             if strict && layer.module.starts_with("keras") {
-                let mut used = HashMap::new();
-                let expected = model_layer_paths(model, &mut used, i);
+                let expected = rule_name_of(model, i);
                 let layer = &model.layers[i];
                 return Err(st.err(
                     &join(&lpath, &expected),
@@ -359,19 +358,13 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
 }
 
 /// The saving-path child name of `model.layers[target]` (for messages).
-fn model_layer_paths(
-    model: &KerasModel,
-    used: &mut HashMap<String, usize>,
-    target: usize,
-) -> String {
+fn rule_name_of(model: &KerasModel, target: usize) -> String {
     let sequential = model.class_name == "Sequential";
+    let mut used = HashMap::new();
     let mut out = String::new();
-    for (i, l) in model.layers.iter().enumerate().take(target + 1) {
+    for l in model.layers.iter().take(target + 1) {
         if in_model_layers(l, sequential) {
-            out = unique_name(to_snake_case(&l.class_name), used);
-        }
-        if i == target {
-            break;
+            out = unique_name(to_snake_case(&l.class_name), &mut used);
         }
     }
     out

@@ -98,48 +98,83 @@ fn sample_size(g: &OpGraph, x: ValueId) -> Result<usize, AdError> {
         .ok_or_else(|| AdError::DynamicShape(g.input_name(x).to_string()))
 }
 
-/// Tangents of nodes `0..upto` with respect to input `x`, seeded with the identity.
-fn jvp_pass(g: &mut OpGraph, x: ValueId, upto: usize) -> Result<Vec<Tan>, AdError> {
-    let t_len = sample_size(g, x)?;
-    // Seed: eye(T) as [T, 1, *in]; batch 1 so it and what only depends on it stay constant.
-    let mut seed_shape = vec![t_len, 1];
-    seed_shape.extend(g.shape(x)[1..].iter().map(|d| d.expect("static")));
-    let eye = ArrayD::from_shape_fn(vec![t_len, t_len], |ix| (ix[0] == ix[1]) as u8 as f32)
-        .into_shape_with_order(seed_shape)
-        .expect("T elements per row");
-    g.set_origin(None);
-    let seed = g.constant(Tensor::F32(eye));
-    let mut tan: Vec<Tan> = vec![None; upto];
-    tan[x] = Some(seed);
-    for id in 0..upto {
-        if id == x {
-            continue;
-        }
-        let tin: Vec<Tan> = g.node(id).inputs.iter().map(|&i| tan[i]).collect();
-        if tin.iter().all(Option::is_none) {
-            continue;
-        }
-        let origin = g.origins.get(id).cloned().flatten();
-        g.set_origin(origin.as_deref());
-        tan[id] = Rules { g: &mut *g }.jvp(id, &tin, t_len)?;
-    }
-    g.set_origin(None);
-    Ok(tan)
+/// The joint seed: inputs `xs` share one tangent axis of `T = sum T_i` entries, input `i`
+/// owning rows `offset_i..offset_i + T_i` (as `jax.jacfwd(f, argnums=...)` seeds them).
+struct Seeding {
+    xs: Vec<ValueId>,
+    offsets: Vec<usize>,
+    total: usize,
 }
 
-/// JAX's layout from a tangent `[T, B|1, *out]` of `y`: `[B, *out, *in]` for input `x`.
-fn assemble(g: &mut OpGraph, t: Tan, y: ValueId, x: ValueId) -> Result<ValueId, AdError> {
-    let out_rank = g.rank(y);
-    let t = match t {
-        Some(t) => Rules { g: &mut *g }.full(t, y)?,
-        None => return zero_block(g, y, x),
-    };
-    let mut perm: Vec<usize> = (1..=out_rank).collect();
-    perm.push(0);
-    let moved = g.transpose(t, perm)?;
-    let mut target = g.shape(y).clone();
-    target.extend_from_slice(&g.shape(x)[1..]);
-    Ok(g.reshape(moved, target)?)
+impl Seeding {
+    fn new(g: &OpGraph, xs: &[ValueId]) -> Result<Self, AdError> {
+        let mut offsets = Vec::new();
+        let mut total = 0;
+        for &x in xs {
+            offsets.push(total);
+            total += sample_size(g, x)?;
+        }
+        Ok(Seeding {
+            xs: xs.to_vec(),
+            offsets,
+            total,
+        })
+    }
+
+    /// Tangents of nodes `0..upto`; each seed is a slice of `eye(T)` shaped `[T, 1, *in]`
+    /// (batch 1: what only depends on seeds stays constant and folds).
+    fn jvp(&self, g: &mut OpGraph, upto: usize) -> Result<Vec<Tan>, AdError> {
+        let t_len = self.total;
+        let mut tan: Vec<Tan> = vec![None; upto];
+        g.set_origin(None);
+        for (k, &x) in self.xs.iter().enumerate() {
+            let n = sample_size(g, x)?;
+            let off = self.offsets[k];
+            let mut shape = vec![t_len, 1];
+            shape.extend(g.shape(x)[1..].iter().map(|d| d.expect("static")));
+            let seed = ArrayD::from_shape_fn(vec![t_len, n], |ix| {
+                (ix[0] == off + ix[1]) as u8 as f32
+            })
+            .into_shape_with_order(shape)
+            .expect("T elements per row");
+            tan[x] = Some(g.constant(Tensor::F32(seed)));
+        }
+        for id in 0..upto {
+            if self.xs.contains(&id) {
+                continue;
+            }
+            let tin: Vec<Tan> = g.node(id).inputs.iter().map(|&i| tan[i]).collect();
+            if tin.iter().all(Option::is_none) {
+                continue;
+            }
+            let origin = g.origins.get(id).cloned().flatten();
+            g.set_origin(origin.as_deref());
+            tan[id] = Rules { g: &mut *g }.jvp(id, &tin, t_len)?;
+        }
+        g.set_origin(None);
+        Ok(tan)
+    }
+
+    /// `[B, *y[1..], T]` from the tangent `[T, B|1, *y[1..]]` of `y`; `None` if `y` does not
+    /// depend on the seeded inputs.
+    fn stacked(&self, g: &mut OpGraph, t: Tan, y: ValueId) -> Result<Option<ValueId>, AdError> {
+        let Some(t) = t else { return Ok(None) };
+        let t = Rules { g: &mut *g }.full(t, y)?;
+        let mut perm: Vec<usize> = (1..=g.rank(y)).collect();
+        perm.push(0);
+        Ok(Some(g.transpose(t, perm)?))
+    }
+
+    /// Input `k`'s block of a stacked derivative `[.., T]`: `[.., *x_k[1..]]`.
+    fn block(&self, g: &mut OpGraph, stacked: ValueId, k: usize) -> Result<ValueId, AdError> {
+        let x = self.xs[k];
+        let last = g.rank(stacked) - 1;
+        let n = sample_size(g, x)?;
+        let part = g.slice(stacked, last, self.offsets[k], self.offsets[k] + n, 1)?;
+        let mut shape = g.shape(part)[..last].to_vec();
+        shape.extend_from_slice(&g.shape(x)[1..]);
+        Ok(g.reshape(part, shape)?)
+    }
 }
 
 /// The zero derivative of `y` (which does not depend on `x`): `[B, *y[1..], *x[1..]]`.
@@ -173,41 +208,80 @@ pub fn jacobian(g: &OpGraph, sel: &Selection) -> Result<OpGraph, AdError> {
     batch::check(g)?;
     let mut out = g.clone();
     let n = out.nodes.len();
-    for &x in &sel.wrt {
-        let tans = jvp_pass(&mut out, x, n)?;
-        for &k in &sel.of {
-            let (name, y) = g.outputs[k].clone();
-            let j = assemble(&mut out, tans[y], y, x)?;
-            let xname = g.input_name(x).to_string();
-            out.output(&output_name("jacobian", &[&name, &xname]), j);
+    let seeding = Seeding::new(&out, &sel.wrt)?;
+    let tans = seeding.jvp(&mut out, n)?;
+    for &k in &sel.of {
+        let (name, y) = g.outputs[k].clone();
+        let stacked = seeding.stacked(&mut out, tans[y], y)?;
+        for (i, &x) in sel.wrt.iter().enumerate() {
+            let j = match stacked {
+                Some(s) => seeding.block(&mut out, s, i)?,
+                None => zero_block(&mut out, y, x)?,
+            };
+            out.output(&output_name("jacobian", &[&name, g.input_name(x)]), j);
         }
     }
     Ok(simplify::simplify(&out)?)
 }
 
-/// The forward graph plus Jacobians and `hessian/<output>/<input_a>/<input_b>` outputs.
+/// The forward graph plus Jacobians and `hessian/<output>/<input_a>/<input_b>` outputs: the
+/// stacked Jacobian `[B, *out, T]` of each output is differentiated again (forward over
+/// forward), giving `[B, *out, T, T]`, cut into blocks.
 pub fn hessian(g: &OpGraph, sel: &Selection) -> Result<OpGraph, AdError> {
     batch::check(g)?;
     let mut out = g.clone();
     let n = out.nodes.len();
-    // First derivatives, kept as outputs and differentiated again.
+    let seeding = Seeding::new(&out, &sel.wrt)?;
+    let tans = seeding.jvp(&mut out, n)?;
     let mut firsts = Vec::new();
-    for &a in &sel.wrt {
-        let tans = jvp_pass(&mut out, a, n)?;
-        for &k in &sel.of {
-            let (name, y) = g.outputs[k].clone();
-            let j = assemble(&mut out, tans[y], y, a)?;
-            out.output(&output_name("jacobian", &[&name, g.input_name(a)]), j);
-            firsts.push((name, a, j));
+    for &k in &sel.of {
+        let (name, y) = g.outputs[k].clone();
+        let stacked = seeding.stacked(&mut out, tans[y], y)?;
+        let mut blocks = Vec::new();
+        for (i, &x) in sel.wrt.iter().enumerate() {
+            let j = match stacked {
+                Some(s) => seeding.block(&mut out, s, i)?,
+                None => zero_block(&mut out, y, x)?,
+            };
+            out.output(&output_name("jacobian", &[&name, g.input_name(x)]), j);
+            blocks.push(j);
         }
+        firsts.push((name, stacked, blocks));
     }
     let n2 = out.nodes.len();
-    for &b in &sel.wrt {
-        let tans = jvp_pass(&mut out, b, n2)?;
-        for (name, a, j) in &firsts {
-            let h = assemble(&mut out, tans[*j], *j, b)?;
-            let parts = [name.as_str(), g.input_name(*a), g.input_name(b)];
-            out.output(&output_name("hessian", &parts), h);
+    let tans2 = seeding.jvp(&mut out, n2)?;
+    for (name, stacked, blocks) in firsts {
+        // d stacked / d x: [B, *out, T, T]; zero when the Jacobian is constant.
+        let second = match stacked {
+            Some(s) => seeding.stacked(&mut out, tans2[s], s)?,
+            None => None,
+        };
+        for (a, &xa) in sel.wrt.iter().enumerate() {
+            for (b, &xb) in sel.wrt.iter().enumerate() {
+                let h = match second {
+                    Some(h2) => {
+                        // Cut T (second to last axis) for a, then the last for b.
+                        let r = out.rank(h2);
+                        let perm: Vec<usize> =
+                            (0..r - 2).chain([r - 1, r - 2]).collect();
+                        let swapped = out.transpose(h2, perm.clone())?;
+                        let by_a = seeding.block(&mut out, swapped, a)?;
+                        // by_a: [B, *out, T(b), *in_a]; move T(b) last again.
+                        let rb = out.rank(by_a);
+                        let ina = out.rank(xa) - 1;
+                        let t_axis = rb - ina - 1;
+                        let perm2: Vec<usize> = (0..t_axis)
+                            .chain(t_axis + 1..rb)
+                            .chain([t_axis])
+                            .collect();
+                        let moved = out.transpose(by_a, perm2)?;
+                        seeding.block(&mut out, moved, b)?
+                    }
+                    None => zero_block(&mut out, blocks[a], xb)?,
+                };
+                let parts = [name.as_str(), g.input_name(xa), g.input_name(xb)];
+                out.output(&output_name("hessian", &parts), h);
+            }
         }
     }
     Ok(simplify::simplify(&out)?)

@@ -198,13 +198,14 @@ impl Rules<'_> {
                 let half = g.scalar(0.5);
                 g.div(half, y)?
             }
-            // (g + g * ans) * (1 - ans)
+            // JAX: (g + g * ans) * (1 - ans). The factor (1 + ans)(1 - ans) is formed on the
+            // primal first so the tangent sees one multiply (and its own derivative stays
+            // small when differentiated again).
             UnaryOp::Tanh => {
-                let ty = g.mul(t, y)?;
-                let s = g.add(t, ty)?;
                 let one = g.scalar(1.0);
+                let opy = g.add(one, y)?;
                 let omy = g.sub(one, y)?;
-                return Ok(Some(g.mul(s, omy)?));
+                g.mul(opy, omy)?
             }
             // g * ans * (1 - ans)
             UnaryOp::Sigmoid => {

@@ -5,6 +5,8 @@
 //! `[B, *out, *in]`) and `hessian/<output>/<input_a>/<input_b>` (`[B, *out, *in_a, *in_b]`).
 
 mod batch;
+#[cfg(test)]
+mod fd_tests;
 pub mod rules;
 
 use crate::opgraph::{simplify, DType, GraphError, OpGraph, Tensor, ValueId};
@@ -132,11 +134,10 @@ impl Seeding {
             let off = self.offsets[k];
             let mut shape = vec![t_len, 1];
             shape.extend(g.shape(x)[1..].iter().map(|d| d.expect("static")));
-            let seed = ArrayD::from_shape_fn(vec![t_len, n], |ix| {
-                (ix[0] == off + ix[1]) as u8 as f32
-            })
-            .into_shape_with_order(shape)
-            .expect("T elements per row");
+            let seed =
+                ArrayD::from_shape_fn(vec![t_len, n], |ix| (ix[0] == off + ix[1]) as u8 as f32)
+                    .into_shape_with_order(shape)
+                    .expect("T elements per row");
             tan[x] = Some(g.constant(Tensor::F32(seed)));
         }
         for id in 0..upto {
@@ -262,18 +263,15 @@ pub fn hessian(g: &OpGraph, sel: &Selection) -> Result<OpGraph, AdError> {
                     Some(h2) => {
                         // Cut T (second to last axis) for a, then the last for b.
                         let r = out.rank(h2);
-                        let perm: Vec<usize> =
-                            (0..r - 2).chain([r - 1, r - 2]).collect();
+                        let perm: Vec<usize> = (0..r - 2).chain([r - 1, r - 2]).collect();
                         let swapped = out.transpose(h2, perm.clone())?;
                         let by_a = seeding.block(&mut out, swapped, a)?;
                         // by_a: [B, *out, T(b), *in_a]; move T(b) last again.
                         let rb = out.rank(by_a);
                         let ina = out.rank(xa) - 1;
                         let t_axis = rb - ina - 1;
-                        let perm2: Vec<usize> = (0..t_axis)
-                            .chain(t_axis + 1..rb)
-                            .chain([t_axis])
-                            .collect();
+                        let perm2: Vec<usize> =
+                            (0..t_axis).chain(t_axis + 1..rb).chain([t_axis]).collect();
                         let moved = out.transpose(by_a, perm2)?;
                         seeding.block(&mut out, moved, b)?
                     }

@@ -726,10 +726,31 @@ impl Emitter {
         let inner = out.clone();
         let two = self.const_layer(name("two"), &Tensor::scalar(2.0), None);
         let one = self.const_layer(name("one"), &Tensor::scalar(1.0), None);
-        let x2 = self.layer(name("2x"), "Multiply", "opset1", numpy(), &[x, two], inner.clone());
-        let s = self.layer(name("Sigmoid"), "Sigmoid", "opset1", vec![], &[(x2, 0)], inner.clone());
+        let x2 = self.layer(
+            name("2x"),
+            "Multiply",
+            "opset1",
+            numpy(),
+            &[x, two],
+            inner.clone(),
+        );
+        let s = self.layer(
+            name("Sigmoid"),
+            "Sigmoid",
+            "opset1",
+            vec![],
+            &[(x2, 0)],
+            inner.clone(),
+        );
         let two_b = self.const_layer(name("two_b"), &Tensor::scalar(2.0), None);
-        let s2 = self.layer(name("2s"), "Multiply", "opset1", numpy(), &[(s, 0), two_b], inner);
+        let s2 = self.layer(
+            name("2s"),
+            "Multiply",
+            "opset1",
+            numpy(),
+            &[(s, 0), two_b],
+            inner,
+        );
         self.layer(
             format!("n{id}_Tanh"),
             "Subtract",

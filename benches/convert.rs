@@ -11,14 +11,22 @@ fn fixture(name: &str) -> PathBuf {
 
 fn convert(c: &mut Criterion) {
     let mut group = c.benchmark_group("convert");
-    for name in ["model_pinn", "seq_mlp", "model_nested", "layer_layernorm_3d"] {
+    for name in [
+        "model_pinn",
+        "seq_mlp",
+        "model_nested",
+        "layer_layernorm_3d",
+    ] {
         let path = fixture(name);
         group.bench_function(name, |b| {
             b.iter(|| pipeline::convert(&path, None).expect("converts"))
         });
     }
     let pinn = fixture("model_pinn");
-    for (label, hessian) in [("model_pinn --jacobian", false), ("model_pinn --hessian", true)] {
+    for (label, hessian) in [
+        ("model_pinn --jacobian", false),
+        ("model_pinn --hessian", true),
+    ] {
         let d = Derivatives {
             jacobian: true,
             hessian,

@@ -32,6 +32,17 @@ pub struct RunOpts {
     pub precision: String,
 }
 
+/// Which inputs and outputs are differentiated.
+#[derive(clap::Args, Clone, Default)]
+pub struct Selection {
+    /// Inputs to differentiate with respect to, comma separated (default: every float input).
+    #[arg(long, value_delimiter = ',')]
+    pub wrt: Vec<String>,
+    /// Outputs to differentiate, comma separated (default: every output).
+    #[arg(long, value_delimiter = ',')]
+    pub of: Vec<String>,
+}
+
 /// Which derivatives to add (as `jax.vmap(jax.jacfwd(f))` / `jax.vmap(jax.hessian(f))`).
 #[derive(clap::Args, Clone, Default)]
 pub struct DerivOpts {
@@ -41,12 +52,8 @@ pub struct DerivOpts {
     /// Add per-sample Hessians `hessian/<output>/<a>/<b>` (and the Jacobians).
     #[arg(long)]
     pub hessian: bool,
-    /// Inputs to differentiate with respect to, comma separated (default: every float input).
-    #[arg(long, value_delimiter = ',')]
-    pub wrt: Vec<String>,
-    /// Outputs to differentiate, comma separated (default: every output).
-    #[arg(long, value_delimiter = ',')]
-    pub of: Vec<String>,
+    #[command(flatten)]
+    pub select: Selection,
 }
 
 impl DerivOpts {
@@ -54,8 +61,8 @@ impl DerivOpts {
         keras2ov::pipeline::Derivatives {
             jacobian: self.jacobian || self.hessian,
             hessian: self.hessian,
-            wrt: self.wrt.clone(),
-            of: self.of.clone(),
+            wrt: self.select.wrt.clone(),
+            of: self.select.of.clone(),
         }
     }
 }
@@ -110,12 +117,8 @@ enum Command {
         /// Also compute Hessians.
         #[arg(long)]
         hessian: bool,
-        /// Inputs to differentiate with respect to, comma separated (default: all float inputs).
-        #[arg(long, value_delimiter = ',')]
-        wrt: Vec<String>,
-        /// Outputs to differentiate, comma separated (default: every output).
-        #[arg(long, value_delimiter = ',')]
-        of: Vec<String>,
+        #[command(flatten)]
+        select: Selection,
         #[command(flatten)]
         run: RunOpts,
     },
@@ -145,15 +148,13 @@ fn main() -> ExitCode {
             inputs,
             output,
             hessian,
-            wrt,
-            of,
+            select,
             run,
         } => {
             let deriv = DerivOpts {
                 jacobian: true,
                 hessian,
-                wrt,
-                of,
+                select,
             };
             commands::jacobian(&model, &inputs, output, &deriv, &run)
         }

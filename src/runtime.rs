@@ -446,6 +446,29 @@ fn port_info(port: &Node, what: &str, index: usize) -> Result<TensorInfo> {
     })
 }
 
+/// Inputs and outputs read through index-based getters (a `Model` and a `CompiledModel` name
+/// theirs differently).
+fn ports(
+    what: &str,
+    counts: (usize, usize),
+    input: impl Fn(usize) -> std::result::Result<Node, InferenceError>,
+    output: impl Fn(usize) -> std::result::Result<Node, InferenceError>,
+) -> Result<ModelInfo> {
+    let read =
+        |n: usize, kind: &str, get: &dyn Fn(usize) -> std::result::Result<Node, InferenceError>| {
+            (0..n)
+                .map(|i| {
+                    let p = get(i).map_err(ov_err(format!("get {what} {kind} {i}")))?;
+                    port_info(&p, kind, i)
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+    Ok(ModelInfo {
+        inputs: read(counts.0, "input", &input)?,
+        outputs: read(counts.1, "output", &output)?,
+    })
+}
+
 fn model_ports(model: &Model) -> Result<ModelInfo> {
     let n_in = model
         .get_inputs_len()
@@ -453,23 +476,12 @@ fn model_ports(model: &Model) -> Result<ModelInfo> {
     let n_out = model
         .get_outputs_len()
         .map_err(ov_err("count model outputs"))?;
-    let inputs = (0..n_in)
-        .map(|i| {
-            let p = model
-                .get_input_by_index(i)
-                .map_err(ov_err(format!("get model input {i}")))?;
-            port_info(&p, "input", i)
-        })
-        .collect::<Result<_>>()?;
-    let outputs = (0..n_out)
-        .map(|i| {
-            let p = model
-                .get_output_by_index(i)
-                .map_err(ov_err(format!("get model output {i}")))?;
-            port_info(&p, "output", i)
-        })
-        .collect::<Result<_>>()?;
-    Ok(ModelInfo { inputs, outputs })
+    ports(
+        "model",
+        (n_in, n_out),
+        |i| model.get_input_by_index(i),
+        |i| model.get_output_by_index(i),
+    )
 }
 
 fn compiled_ports(model: &CompiledModel) -> Result<ModelInfo> {
@@ -479,23 +491,12 @@ fn compiled_ports(model: &CompiledModel) -> Result<ModelInfo> {
     let n_out = model
         .get_output_size()
         .map_err(ov_err("count compiled model outputs"))?;
-    let inputs = (0..n_in)
-        .map(|i| {
-            let p = model
-                .get_input_by_index(i)
-                .map_err(ov_err(format!("get compiled model input {i}")))?;
-            port_info(&p, "input", i)
-        })
-        .collect::<Result<_>>()?;
-    let outputs = (0..n_out)
-        .map(|i| {
-            let p = model
-                .get_output_by_index(i)
-                .map_err(ov_err(format!("get compiled model output {i}")))?;
-            port_info(&p, "output", i)
-        })
-        .collect::<Result<_>>()?;
-    Ok(ModelInfo { inputs, outputs })
+    ports(
+        "compiled model",
+        (n_in, n_out),
+        |i| model.get_input_by_index(i),
+        |i| model.get_output_by_index(i),
+    )
 }
 
 /// An OpenVINO Core configured for one device and inference precision.

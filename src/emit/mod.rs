@@ -449,18 +449,7 @@ impl Emitter {
     }
 
     fn run(mut self, g: &OpGraph, model_name: &str) -> Result<Ir, EmitError> {
-        // Which nodes the outputs need.
-        let mut live = vec![false; g.nodes.len()];
-        for (_, v) in &g.outputs {
-            live[*v] = true;
-        }
-        for id in (0..g.nodes.len()).rev() {
-            if live[id] {
-                for &i in &g.nodes[id].inputs {
-                    live[i] = true;
-                }
-            }
-        }
+        let live = g.live_nodes();
 
         let mut vals: Vec<Option<PortRef>> = vec![None; g.nodes.len()];
         // Inputs first, in graph input order.
@@ -646,18 +635,8 @@ impl Emitter {
                 if *step == 0 {
                     return invalid(format!("node {id}: slice step 0"));
                 }
-                let s0 = self.i64_const(name("Slice/start"), &[*start as i64]);
-                let s1 = self.i64_const(name("Slice/stop"), &[*stop as i64]);
-                let s2 = self.i64_const(name("Slice/step"), &[*step as i64]);
-                let s3 = self.i64_const(name("Slice/axes"), &[*axis as i64]);
-                self.layer(
-                    name("Slice"),
-                    "Slice",
-                    "opset8",
-                    vec![],
-                    &[ins[0], s0, s1, s2, s3],
-                    out,
-                )
+                let bounds = [*start as i64, *stop as i64, *step as i64];
+                self.slice_layer(name("Slice"), ins[0], bounds, *axis, out)
             }
             Op::Reduce {
                 op,
@@ -675,18 +654,7 @@ impl Emitter {
             }
             // A Slice from the last element backwards with step -1.
             Op::Reverse { axis } => {
-                let s0 = self.i64_const(name("Reverse/start"), &[-1]);
-                let s1 = self.i64_const(name("Reverse/stop"), &[i64::MIN]);
-                let s2 = self.i64_const(name("Reverse/step"), &[-1]);
-                let s3 = self.i64_const(name("Reverse/axes"), &[*axis as i64]);
-                self.layer(
-                    name("Slice"),
-                    "Slice",
-                    "opset8",
-                    vec![],
-                    &[ins[0], s0, s1, s2, s3],
-                    out,
-                )
+                self.slice_layer(name("Reverse"), ins[0], [-1, i64::MIN, -1], *axis, out)
             }
             // ShapeOf(like) feeds a bidirectional Broadcast: dynamic dims come from run time.
             Op::BroadcastLike => {
@@ -716,6 +684,29 @@ impl Emitter {
             }
         };
         Ok(l)
+    }
+
+    /// An opset8 Slice of `x` along `axis` with `[start, stop, step]`.
+    fn slice_layer(
+        &mut self,
+        name: String,
+        x: PortRef,
+        bounds: [i64; 3],
+        axis: usize,
+        out: Vec<Port>,
+    ) -> usize {
+        let start = self.i64_const(format!("{name}/start"), &[bounds[0]]);
+        let stop = self.i64_const(format!("{name}/stop"), &[bounds[1]]);
+        let step = self.i64_const(format!("{name}/step"), &[bounds[2]]);
+        let axes = self.i64_const(format!("{name}/axes"), &[axis as i64]);
+        self.layer(
+            name,
+            "Slice",
+            "opset8",
+            vec![],
+            &[x, start, stop, step, axes],
+            out,
+        )
     }
 
     /// `tanh(x) = 2 sigmoid(2x) - 1`: the CPU plugin's Tanh (fused into a FullyConnected)

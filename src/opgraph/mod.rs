@@ -192,6 +192,22 @@ impl OpGraph {
         }
     }
 
+    /// Which nodes some output depends on.
+    pub fn live_nodes(&self) -> Vec<bool> {
+        let mut live = vec![false; self.nodes.len()];
+        for (_, v) in &self.outputs {
+            live[*v] = true;
+        }
+        for id in (0..self.nodes.len()).rev() {
+            if live[id] {
+                for &i in &self.nodes[id].inputs {
+                    live[i] = true;
+                }
+            }
+        }
+        live
+    }
+
     /// Record `origin` (a layer name) on the nodes created until the next call.
     pub fn set_origin(&mut self, origin: Option<&str>) {
         self.current_origin = origin.map(Arc::from);

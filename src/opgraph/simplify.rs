@@ -10,7 +10,7 @@ const FOLD_LIMIT: usize = 1 << 20;
 /// A copy of `g` with constant subgraphs folded, duplicates merged and unused nodes dropped.
 /// Inputs and outputs keep their order and names.
 pub fn simplify(g: &OpGraph) -> GResult<OpGraph> {
-    let live = live_nodes(g);
+    let live = g.live_nodes();
     let mut out = OpGraph::new();
     let mut map: Vec<Option<ValueId>> = vec![None; g.nodes.len()];
     let mut seen: HashMap<Key, ValueId> = HashMap::new();
@@ -63,22 +63,6 @@ fn intern(
     let v = make(g);
     seen.insert(key, v);
     v
-}
-
-/// Nodes that some output depends on.
-fn live_nodes(g: &OpGraph) -> Vec<bool> {
-    let mut live = vec![false; g.nodes.len()];
-    for (_, v) in &g.outputs {
-        live[*v] = true;
-    }
-    for id in (0..g.nodes.len()).rev() {
-        if live[id] {
-            for &i in &g.nodes[id].inputs {
-                live[i] = true;
-            }
-        }
-    }
-    live
 }
 
 /// The value of `node` when every input is a constant and the result is a small f32 tensor.

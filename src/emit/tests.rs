@@ -59,6 +59,7 @@ fn small_graph_structure() {
     assert_eq!(net.attribute("name"), Some("model"));
     let ls = layers(&d);
     let types: Vec<&str> = ls.iter().map(|l| l.attribute("type").unwrap()).collect();
+    // Tanh is written as 2 * Sigmoid(2x) - 1 (see `tanh_via_sigmoid`).
     assert_eq!(
         types,
         [
@@ -67,7 +68,13 @@ fn small_graph_structure() {
             "MatMul",
             "Const",
             "Add",
-            "Tanh",
+            "Const",
+            "Const",
+            "Multiply",
+            "Sigmoid",
+            "Const",
+            "Multiply",
+            "Subtract",
             "Result"
         ]
     );
@@ -98,14 +105,15 @@ fn small_graph_structure() {
     assert_eq!(out_port(mm).attribute("id"), Some("2"));
     assert_eq!(dims(out_port(mm)), [-1, 3]);
 
-    let tanh = ls[5];
+    let tanh = ls[11];
+    assert!(tanh.attribute("name").unwrap().ends_with("_Tanh"));
     assert_eq!(out_port(tanh).attribute("names"), Some("y"));
-    let res = ls[6];
+    let res = ls[12];
     assert_eq!(res.attribute("output_names"), Some("y"));
 
     // every edge joins existing ports with equal dims
     let edges: Vec<_> = d.descendants().filter(|n| n.has_tag_name("edge")).collect();
-    assert_eq!(edges.len(), 6);
+    assert_eq!(edges.len(), 12);
     for e in edges {
         let get = |a: &str| -> usize { e.attribute(a).unwrap().parse().unwrap() };
         let port = |layer: usize, id: usize| {

@@ -8,8 +8,13 @@ use std::collections::HashMap;
 const FOLD_LIMIT: usize = 1 << 20;
 
 /// A copy of `g` with constant subgraphs folded, duplicates merged and unused nodes dropped.
-/// Inputs and outputs keep their order and names.
+/// Inputs and outputs keep their order and names. Two passes: constants that only fed a
+/// folded node are dead after the first.
 pub fn simplify(g: &OpGraph) -> GResult<OpGraph> {
+    simplify_once(&simplify_once(g)?)
+}
+
+fn simplify_once(g: &OpGraph) -> GResult<OpGraph> {
     let live = g.live_nodes();
     let mut out = OpGraph::new();
     let mut map: Vec<Option<ValueId>> = vec![None; g.nodes.len()];

@@ -216,3 +216,41 @@ fn reduce_rules() {
         }
     }
 }
+
+#[test]
+fn integer_inputs_are_not_differentiable() {
+    let mut g = OpGraph::new();
+    let ids = g.parameter("ids", DType::I64, vec![None, Some(3)]);
+    let x = g.parameter("x", DType::F32, vec![None, Some(3)]);
+    let f = g.convert(ids, DType::F32).unwrap();
+    let y = g.mul(f, x).unwrap();
+    g.output("y", y);
+    let err = select(&g, &["ids".to_string()], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'ids'") && err.contains("integer"), "{err}");
+    // By default only the float input is differentiated.
+    let sel = select(&g, &[], &[]).unwrap();
+    assert_eq!(sel.wrt, vec![x]);
+}
+
+/// The derivative graph's size depends on the model, not on the number of input elements.
+#[test]
+fn graph_size_does_not_grow_with_the_input_size() {
+    let size = |n: usize| {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(n)]);
+        let w = constant(&mut g, &[n, 8], 1);
+        let h = g.matmul(x, w).unwrap();
+        let h = g.unary(UnaryOp::Tanh, h).unwrap();
+        let v = constant(&mut g, &[8, 1], 2);
+        let y = g.matmul(h, v).unwrap();
+        g.output("y", y);
+        let sel = select(&g, &[], &[]).unwrap();
+        (
+            jacobian(&g, &sel).unwrap().nodes.len(),
+            hessian(&g, &sel).unwrap().nodes.len(),
+        )
+    };
+    assert_eq!(size(2), size(50));
+}

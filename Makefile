@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEMO := fixtures/models/pinn_mlp
+DEMO := fixtures/models/model_pinn
 DEMO_OUT := target/demo
 
 .PHONY: setup system-deps venv build demo test fixtures bench clean-venv
@@ -32,11 +32,16 @@ build: setup
 demo: build
 	@mkdir -p $(DEMO_OUT)
 	./target/release/keras2ov inspect $(DEMO).keras
-	./target/release/keras2ov convert $(DEMO).keras -o $(DEMO_OUT)/pinn_mlp.xml
-	./target/release/keras2ov run $(DEMO_OUT)/pinn_mlp.xml --input $(DEMO).inputs.npz -o $(DEMO_OUT)/pinn_mlp.outputs.npz
+	./target/release/keras2ov convert $(DEMO).keras -o $(DEMO_OUT)/model_pinn.xml
+	./target/release/keras2ov run $(DEMO_OUT)/model_pinn.xml --input $(DEMO).inputs.npz -o $(DEMO_OUT)/model_pinn.outputs.npz
 	@$(PY) -c "import numpy as np; \
-	y = np.load('$(DEMO_OUT)/pinn_mlp.outputs.npz'); k = np.load('$(DEMO).outputs.npz'); \
+	y = np.load('$(DEMO_OUT)/model_pinn.outputs.npz'); k = np.load('$(DEMO).outputs.npz'); \
 	[print(f'{n}: OpenVINO {y[n].ravel()[:5]}  Keras {k[n].ravel()[:5]}  max |diff| {abs(y[n]-k[n]).max():.2e}') for n in y.files]"
+	./target/release/keras2ov jacobian $(DEMO).keras --input $(DEMO).inputs.npz --hessian -o $(DEMO_OUT)/model_pinn.derivatives.npz
+	@$(PY) -c "import numpy as np; \
+	d = np.load('$(DEMO_OUT)/model_pinn.derivatives.npz'); j = np.load('$(DEMO).derivs.npz'); \
+	[print(f'{n:16s} max |OpenVINO - JAX| {abs(d[n]-j[n]).max():.2e}') for n in j.files]; \
+	print('heat residual u_t - 0.1 u_xx:', d['jacobian/u/t'][:, 0, 0] - 0.1 * d['hessian/u/x/x'][:, 0, 0, 0])"
 
 test: setup
 	$(CARGO) fmt --all -- --check

@@ -39,6 +39,7 @@ fn check(kind: &str) {
     };
     let mut failures = Vec::new();
     let mut blocks = 0;
+    let mut worst = (0.0f64, String::new());
     let fixtures: Vec<_> = manifest()
         .into_iter()
         .filter(|f| want_key.is_empty() || f.entry[want_key].as_bool() == Some(true))
@@ -76,6 +77,10 @@ fn check(kind: &str) {
                 if let Some(msg) = compare(&got, expected, f.atol.max(atol), f.rtol.max(rtol)) {
                     return Err(format!("{name}: {msg}"));
                 }
+                let d = common::max_abs_diff(&got, expected);
+                if d > worst.0 {
+                    worst = (d, format!("{} {name}", f.name));
+                }
                 n += 1;
             }
             Ok(n)
@@ -97,8 +102,10 @@ fn check(kind: &str) {
         "only {blocks} arrays compared"
     );
     eprintln!(
-        "{kind}: {blocks} arrays from {} fixtures match",
-        fixtures.len()
+        "{kind}: {blocks} arrays from {} fixtures match; largest |diff| {:.2e} ({})",
+        fixtures.len(),
+        worst.0,
+        worst.1
     );
 }
 

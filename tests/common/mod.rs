@@ -109,3 +109,12 @@ pub fn compare(got: &ArrayD<f64>, want: &ArrayD<f32>, atol: f64, rtol: f64) -> O
         format!("element {i}: got {g}, expected {w} (|diff| {e:.3e}, atol {atol:e}, rtol {rtol:e})")
     })
 }
+
+/// The largest |got - want| over finite pairs (for reporting the tolerance reached).
+pub fn max_abs_diff(got: &ArrayD<f64>, want: &ArrayD<f32>) -> f64 {
+    got.iter()
+        .zip(want.iter())
+        .map(|(&g, &w)| (g - w as f64).abs())
+        .filter(|d| d.is_finite())
+        .fold(0.0, f64::max)
+}

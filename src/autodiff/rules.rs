@@ -68,17 +68,14 @@ impl Rules<'_> {
         self.g.broadcast_like(t, primal)
     }
 
-    /// A zero tangent made concrete, `[T, *shape(primal)]`.
-    fn zeros(&mut self, t_len: usize, primal: ValueId) -> GResult<ValueId> {
-        let rank = self.g.rank(primal);
-        let z = self
+    /// A zero tangent made concrete as a constant `[T, *shape(primal)]` with 1 for the
+    /// dynamic (batch) dimension.
+    fn zeros_unbatched(&mut self, t_len: usize, primal: ValueId) -> GResult<ValueId> {
+        let mut shape = vec![t_len];
+        shape.extend(self.g.shape(primal).iter().map(|d| d.unwrap_or(1)));
+        Ok(self
             .g
-            .constant(crate::opgraph::Tensor::F32(ndarray::ArrayD::zeros(
-                std::iter::once(t_len)
-                    .chain(std::iter::repeat_n(1, rank))
-                    .collect::<Vec<_>>(),
-            )));
-        self.g.broadcast_like(z, primal)
+            .constant(crate::opgraph::Tensor::F32(ndarray::ArrayD::zeros(shape))))
     }
 
     /// The tangent of node `id` given its inputs' tangents `tin` (not all zero).
@@ -142,13 +139,28 @@ impl Rules<'_> {
                 r.extend_from_slice(repeats);
                 Some(self.g.tile(t, r)?)
             }
+            // Parts are broadcast to the full batch only when their tangents disagree (a
+            // seed and a batch-dependent tangent); tangents that are all batch-1 constants
+            // stay constant, so e.g. concatenated seeds still fold into the first layer.
             Op::Concat { axis } => {
                 let mut parts = Vec::new();
                 for (k, &x) in ins.iter().enumerate() {
                     parts.push(match tin[k] {
-                        Some(t) => self.full(t, x)?,
-                        None => self.zeros(t_len, x)?,
+                        Some(t) => self.align(t, self.g.rank(x))?,
+                        None => self.zeros_unbatched(t_len, x)?,
                     });
+                }
+                let agree = parts.iter().all(|&p| {
+                    let (a, b) = (self.g.shape(p), self.g.shape(parts[0]));
+                    a.iter()
+                        .zip(b)
+                        .enumerate()
+                        .all(|(i, (da, db))| i == axis + 1 || da == db)
+                });
+                if !agree {
+                    for (k, p) in parts.iter_mut().enumerate() {
+                        *p = self.full(*p, ins[k])?;
+                    }
                 }
                 Some(self.g.concat(&parts, axis + 1)?)
             }

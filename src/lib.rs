@@ -14,3 +14,4 @@ pub mod lower;
 pub mod opgraph;
 pub mod pipeline;
 pub mod runtime;
+pub mod sensitivity;

@@ -124,6 +124,39 @@ enum Command {
     },
     /// Measure throughput and latency of the forward, Jacobian or Hessian model.
     Bench(bench::BenchArgs),
+    /// Sensitivity report over a data set: which inputs drive which outputs (HTML, JSON, CSV).
+    Sensitivity {
+        /// The .keras archive.
+        model: PathBuf,
+        /// Data set: .csv with a header, .npz keyed by input name, or .npy (single input).
+        #[arg(long)]
+        data: PathBuf,
+        /// Report directory (written atomically: report.html, sensitivity.json, sensitivity.csv).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        select: Selection,
+        /// Also compute mean |d2y/dxi dxj| (compiles the Hessian model).
+        #[arg(long)]
+        interactions: bool,
+        /// Rows per inference (a static batch; the last partial batch is padded).
+        #[arg(long, default_value_t = keras2ov::sensitivity::DEFAULT_BATCH)]
+        batch: usize,
+        /// CSV columns per input, e.g. `--columns x=c1,c2 t=c3` (default: in input order).
+        #[arg(long, num_args = 1..)]
+        columns: Vec<String>,
+        /// Names of the input features (comma separated; default: CSV header or `input[i]`).
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
+        feature_names: Vec<String>,
+        /// Also write the raw per-sample inputs and Jacobians to this .npz (grows with rows).
+        #[arg(long)]
+        per_sample: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        run: RunOpts,
+    },
 }
 
 fn main() -> ExitCode {
@@ -159,6 +192,42 @@ fn main() -> ExitCode {
             commands::jacobian(&model, &inputs, output, &deriv, &run)
         }
         Command::Bench(args) => bench::bench(&args),
+        Command::Sensitivity {
+            model,
+            data,
+            output,
+            select,
+            interactions,
+            batch,
+            columns,
+            feature_names,
+            per_sample,
+            quiet,
+            run,
+        } => {
+            let opts = keras2ov::sensitivity::Options {
+                of: select.of,
+                wrt: select.wrt,
+                interactions,
+                batch,
+                columns,
+                feature_names,
+                per_sample,
+                quiet,
+                device: run.device.clone(),
+                precision: commands::precision(&run),
+                ..keras2ov::sensitivity::Options::new(&model, &data, &output)
+            };
+            keras2ov::sensitivity::run(&opts).map(|a| {
+                println!(
+                    "{} rows used ({} skipped) in {:.2} s; wrote {}",
+                    a.rows_used(),
+                    a.rows_skipped,
+                    a.seconds,
+                    output.display()
+                );
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

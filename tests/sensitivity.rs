@@ -4,22 +4,9 @@
 
 mod common;
 
-use common::{fixtures, get, read_npz};
+use common::{fixtures, get, keras2ov, read_npz};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn keras2ov(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keras2ov"))
-        .args(args)
-        .output()
-        .expect("run keras2ov");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn pinn() -> String {
     fixtures()

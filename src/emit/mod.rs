@@ -18,7 +18,7 @@
 
 mod batch;
 mod pool;
-mod xml;
+pub(crate) mod xml;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -18,19 +18,9 @@ const BLUE: &str = "#0072B2";
 const ORANGE: &str = "#E69F00";
 const VERMILLION: &str = "#D55E00";
 
+/// Text and attribute values escaped for (X)HTML: the IR writer's XML escaping.
 pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
+    crate::emit::xml::escape_attr(s)
 }
 
 /// A number in at most 4 significant digits.

@@ -118,3 +118,16 @@ pub fn max_abs_diff(got: &ArrayD<f64>, want: &ArrayD<f32>) -> f64 {
         .filter(|d| d.is_finite())
         .fold(0.0, f64::max)
 }
+
+/// Run the `keras2ov` binary: (success, stdout, stderr).
+pub fn keras2ov(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keras2ov"))
+        .args(args)
+        .output()
+        .expect("run keras2ov");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

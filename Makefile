@@ -60,3 +60,4 @@ bench: build
 	@[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
 	.venv-bench/bin/pip install -q -r bench/requirements.txt
 	.venv-bench/bin/python bench/vs_jax.py --keras2ov target/release/keras2ov
+	.venv-bench/bin/python bench/sensitivity_vs_jax.py --rows 1000000 --keras2ov target/release/keras2ov

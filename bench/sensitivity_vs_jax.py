@@ -10,6 +10,7 @@ Run: python bench/sensitivity_vs_jax.py --rows 1000000 --keras2ov target/release
 """
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -88,6 +89,9 @@ def main():
     ours_wall, ours_mb, _ = timed([args.keras2ov, "sensitivity", args.model, "--data", csv,
                                    "-o", os.path.join(tmp, "report"), "--batch", str(args.batch), "--quiet"])
     jax_wall, jax_mb, out = timed([sys.executable, "-c", JAX_SIDE, args.model, csv, str(args.batch)])
+    jax_rows = json.loads(out.strip().splitlines()[-1])["rows"]
+    if jax_rows != args.rows:
+        sys.exit(f"the JAX side read {jax_rows} rows, not {args.rows}")
     print(f"rows {args.rows}, batch {args.batch}")
     print(f"keras2ov sensitivity : {ours_wall:7.2f} s wall, peak RSS {ours_mb:7.1f} MB")
     print(f"JAX + NumPy          : {jax_wall:7.2f} s wall, peak RSS (max so far) {jax_mb:7.1f} MB")

@@ -3,7 +3,7 @@
 //! Booleans are 0.0 / 1.0; i64 values are exact for the small integers graphs use.
 
 use crate::opgraph::{
-    BinaryOp, ClassifyOp, CompareOp, DType, Node, Op, OpGraph, ReduceOp, UnaryOp, ValueId,
+    BinaryOp, ClassifyOp, CompareOp, DType, Node, Op, OpGraph, ReduceOp, UnaryOp,
 };
 use ndarray::{concatenate, ArrayD, Axis, IxDyn, Slice, Zip};
 
@@ -112,11 +112,6 @@ pub fn eval(graph: &OpGraph, inputs: &[Array]) -> Result<Vec<Array>, String> {
         .iter()
         .map(|(_, id)| values[*id].clone())
         .collect())
-}
-
-/// Evaluate one value.
-pub fn eval_value(graph: &OpGraph, inputs: &[Array], id: ValueId) -> Result<Array, String> {
-    Ok(eval_all(graph, inputs)?.swap_remove(id))
 }
 
 fn bool01(b: bool) -> f64 {

@@ -160,6 +160,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Bad input is reported as errors; a panic is a keras2ov bug, said so in one line.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error in keras2ov (a bug; please report it): {info}");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model } => commands::inspect(&model),

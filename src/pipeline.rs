@@ -8,6 +8,13 @@ use std::path::Path;
 
 /// Load a `.keras` archive and lower it to primitives.
 pub fn load_graph(path: &Path) -> Result<(LoadedModel, OpGraph)> {
+    if path.extension().is_some_and(|e| e == "xml") {
+        anyhow::bail!(
+            "{} is an OpenVINO IR: this command needs the .keras model it came from \
+             (only `run` accepts an .xml)",
+            path.display()
+        );
+    }
     let loaded = crate::loader::load(path)?;
     let graph = crate::lower::lower(&loaded.model)
         .with_context(|| format!("cannot convert {}", path.display()))?;

@@ -218,3 +218,26 @@ fn convert_with_hessian_writes_derivative_outputs() {
         );
     }
 }
+
+#[test]
+fn derivative_commands_need_the_keras_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("m.xml");
+    let (ok, _, err) = keras2ov(&[
+        "convert",
+        &path("models/model_pinn.keras"),
+        "-o",
+        &xml.display().to_string(),
+    ]);
+    assert!(ok, "{err}");
+    fails_cleanly(
+        &[
+            "jacobian",
+            &xml.display().to_string(),
+            "--input",
+            &path("models/model_pinn.inputs.npz"),
+        ],
+        "d.npz",
+        &["OpenVINO IR", ".keras"],
+    );
+}

@@ -25,14 +25,7 @@ fn fails_cleanly(args: &[&str], out_name: &str, words: &[&str]) {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["-o", &out]);
     let (ok, _, err) = keras2ov(&all);
-    assert!(!ok, "{args:?} should fail");
-    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-    for w in words {
-        assert!(
-            err.contains(w),
-            "{args:?}: error should mention {w:?}:\n{err}"
-        );
-    }
+    common::assert_fails_saying(&all, ok, &err, words);
     assert!(
         entries(dir.path()).is_empty(),
         "{args:?} left {:?}",

@@ -304,14 +304,7 @@ fn fails_cleanly(data_name: &str, data: Option<&str>, args: &[&str], words: &[&s
     let mut all = vec!["sensitivity", "-q", &pinn, "--data", &p, "-o", &o];
     all.extend(args);
     let (ok, _, err) = keras2ov(&all);
-    assert!(!ok, "{args:?} should fail");
-    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-    for w in words {
-        assert!(
-            err.contains(w),
-            "{all:?}: error should mention {w:?}:\n{err}"
-        );
-    }
+    common::assert_fails_saying(&all, ok, &err, words);
     let left: Vec<PathBuf> = entries(dir.path())
         .into_iter()
         .filter(|e| *e != path)

@@ -131,3 +131,15 @@ pub fn keras2ov(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A run that must fail cleanly: non-zero exit, no panic, and each of `words` in stderr.
+pub fn assert_fails_saying(args: &[&str], ok: bool, err: &str, words: &[&str]) {
+    assert!(!ok, "{args:?} should fail");
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    for w in words {
+        assert!(
+            err.contains(w),
+            "{args:?}: error should mention {w:?}:\n{err}"
+        );
+    }
+}

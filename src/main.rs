@@ -32,6 +32,14 @@ pub struct RunOpts {
     pub precision: String,
 }
 
+/// The arrays a model runs on.
+#[derive(clap::Args, Clone)]
+pub struct Inputs {
+    /// FILE.npy (single-input model), NAME=FILE.npy, or FILE.npz keyed by input name.
+    #[arg(short, long = "input", required = true)]
+    pub input: Vec<String>,
+}
+
 /// Which inputs and outputs are differentiated.
 #[derive(clap::Args, Clone, Default)]
 pub struct Selection {
@@ -91,9 +99,8 @@ enum Command {
     Run {
         /// A .keras archive or an .xml written by `keras2ov convert`.
         model: PathBuf,
-        /// FILE.npy (single-input model), NAME=FILE.npy, or FILE.npz keyed by input name.
-        #[arg(short, long = "input", required = true)]
-        inputs: Vec<String>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Output .npz keyed by output name; default: the model's stem beside it.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -107,9 +114,8 @@ enum Command {
     Jacobian {
         /// The .keras archive.
         model: PathBuf,
-        /// FILE.npy (single-input model), NAME=FILE.npy, or FILE.npz keyed by input name.
-        #[arg(short, long = "input", required = true)]
-        inputs: Vec<String>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Output .npz: forward outputs, `jacobian/<output>/<input>`, `hessian/...`;
         /// default: `<model stem>.derivatives.npz` beside the model.
         #[arg(short, long)]
@@ -179,7 +185,7 @@ fn main() -> ExitCode {
             output,
             batch,
             run,
-        } => commands::run(&model, &inputs, output, batch, &run),
+        } => commands::run(&model, &inputs.input, output, batch, &run),
         Command::Jacobian {
             model,
             inputs,
@@ -193,7 +199,7 @@ fn main() -> ExitCode {
                 hessian,
                 select,
             };
-            commands::jacobian(&model, &inputs, output, &deriv, &run)
+            commands::jacobian(&model, &inputs.input, output, &deriv, &run)
         }
         Command::Bench(args) => bench::bench(&args),
         Command::Sensitivity {

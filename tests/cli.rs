@@ -97,17 +97,18 @@ fn bad_inputs_name_the_tensor() {
     );
 }
 
+/// `keras2ov convert` of the PINN fixture to `xml`, which must succeed.
+fn convert_pinn(xml: &Path) {
+    let out = xml.display().to_string();
+    let (ok, _, err) = keras2ov(&["convert", &path("models/model_pinn.keras"), "-o", &out]);
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn convert_then_run_the_ir_reproduces_keras() {
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("out/pinn.xml");
-    let (ok, _, err) = keras2ov(&[
-        "convert",
-        &path("models/model_pinn.keras"),
-        "-o",
-        &xml.display().to_string(),
-    ]);
-    assert!(ok, "{err}");
+    convert_pinn(&xml);
     assert!(xml.exists() && xml.with_extension("bin").exists());
     let y = dir.path().join("y.npz");
     let (ok, _, err) = keras2ov(&[
@@ -216,13 +217,7 @@ fn convert_with_hessian_writes_derivative_outputs() {
 fn derivative_commands_need_the_keras_model() {
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("m.xml");
-    let (ok, _, err) = keras2ov(&[
-        "convert",
-        &path("models/model_pinn.keras"),
-        "-o",
-        &xml.display().to_string(),
-    ]);
-    assert!(ok, "{err}");
+    convert_pinn(&xml);
     fails_cleanly(
         &[
             "jacobian",

@@ -178,18 +178,18 @@ fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
     if sequential {
         return normalise_sequential(name, class_name, layers, cfg, &cfg_loc, cx);
     }
-    let mut inputs = Vec::new();
-    let in_loc = key(&cfg_loc, "input_layers");
-    let v = cfg
-        .get("input_layers")
-        .ok_or_else(|| cx.err(&cfg_loc, format!("model `{name}` has no `input_layers`")))?;
-    flatten_refs(v, &in_loc, &mut inputs, cx)?;
-    let mut outputs = Vec::new();
-    let out_loc = key(&cfg_loc, "output_layers");
-    let v = cfg
-        .get("output_layers")
-        .ok_or_else(|| cx.err(&cfg_loc, format!("model `{name}` has no `output_layers`")))?;
-    flatten_refs(v, &out_loc, &mut outputs, cx)?;
+    // `input_layers` / `output_layers`: flattened tensor references.
+    let read_refs = |field: &str| -> Result<(Vec<TensorRef>, String), LoadError> {
+        let loc = key(&cfg_loc, field);
+        let v = cfg
+            .get(field)
+            .ok_or_else(|| cx.err(&cfg_loc, format!("model `{name}` has no `{field}`")))?;
+        let mut refs = Vec::new();
+        flatten_refs(v, &loc, &mut refs, cx)?;
+        Ok((refs, loc))
+    };
+    let (mut inputs, in_loc) = read_refs("input_layers")?;
+    let (mut outputs, out_loc) = read_refs("output_layers")?;
     for (refs, loc) in [(&mut inputs, &in_loc), (&mut outputs, &out_loc)] {
         for r in refs.iter_mut() {
             unshift_functional_node(r, &layers, loc, cx)?;

@@ -40,7 +40,7 @@ pub struct Inputs {
     pub input: Vec<String>,
 }
 
-/// Which inputs and outputs are differentiated.
+/// Which inputs and outputs are differentiated, and how.
 #[derive(clap::Args, Clone, Default)]
 pub struct Selection {
     /// Inputs to differentiate with respect to, comma separated (default: every float input).
@@ -49,6 +49,10 @@ pub struct Selection {
     /// Outputs to differentiate, comma separated (default: every output).
     #[arg(long, value_delimiter = ',')]
     pub of: Vec<String>,
+    /// First derivatives in forward mode (jacfwd), reverse mode (jacrev), or auto: reverse
+    /// when the differentiated outputs have fewer elements than the inputs. Same numbers.
+    #[arg(long, default_value = "auto", value_name = "auto|forward|reverse")]
+    pub mode: keras2ov::autodiff::Mode,
 }
 
 /// Which derivatives to add (as `jax.vmap(jax.jacfwd(f))` / `jax.vmap(jax.hessian(f))`).
@@ -71,6 +75,7 @@ impl DerivOpts {
             hessian: self.hessian,
             wrt: self.select.wrt.clone(),
             of: self.select.of.clone(),
+            mode: self.select.mode,
         }
     }
 }
@@ -218,6 +223,7 @@ fn main() -> ExitCode {
             let opts = keras2ov::sensitivity::Options {
                 of: select.of,
                 wrt: select.wrt,
+                mode: select.mode,
                 interactions,
                 batch,
                 columns,

@@ -44,6 +44,8 @@ pub struct Derivatives {
     pub wrt: Vec<String>,
     /// Output names to differentiate (empty: every output).
     pub of: Vec<String>,
+    /// Forward or reverse mode for the first derivatives (`Auto` picks the cheaper).
+    pub mode: crate::autodiff::Mode,
 }
 
 impl Derivatives {
@@ -62,9 +64,9 @@ pub fn with_derivatives(graph: &OpGraph, d: &Derivatives) -> Result<OpGraph> {
     }
     let sel = crate::autodiff::select(graph, &d.wrt, &d.of)?;
     Ok(if d.hessian {
-        crate::autodiff::hessian(graph, &sel)?
+        crate::autodiff::hessian(graph, &sel, d.mode)?
     } else {
-        crate::autodiff::jacobian(graph, &sel)?
+        crate::autodiff::jacobian(graph, &sel, d.mode)?
     })
 }
 

@@ -1,13 +1,15 @@
-//! Jacobians and Hessians built by the forward-mode pass, evaluated by the f64 reference
-//! interpreter, against JAX's `vmap(jacfwd)` / `vmap(hessian)` saved with each fixture.
-//! Tolerances: Jacobians atol 1e-5 rtol 1e-4, Hessians atol 1e-4 rtol 1e-3 (float32 JAX).
+//! Jacobians and Hessians built in forward mode and in reverse mode, evaluated by the f64
+//! reference interpreter, against JAX's `vmap(jacfwd)` / `vmap(hessian)` saved with each
+//! fixture. Tolerances: Jacobians atol 1e-5 rtol 1e-4, Hessians atol 1e-4 rtol 1e-3 (float32
+//! JAX). Reverse mode is forced, so every fixture exercises the transpose rules.
 
 mod common;
 
 use common::{compare, get, manifest, read_npz};
-use keras2ov::{autodiff, interp};
+use keras2ov::autodiff::{self, Mode};
+use keras2ov::interp;
 
-fn check(hessian: bool) {
+fn check(hessian: bool, mode: Mode) {
     let fixtures: Vec<_> = manifest()
         .into_iter()
         .filter(|f| f.entry[if hessian { "hessian" } else { "jacobian" }].as_bool() == Some(true))
@@ -24,9 +26,9 @@ fn check(hessian: bool) {
             let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
             let sel = autodiff::select(&g, &[], &[]).map_err(|e| e.to_string())?;
             let d = if hessian {
-                autodiff::hessian(&g, &sel)
+                autodiff::hessian(&g, &sel, mode)
             } else {
-                autodiff::jacobian(&g, &sel)
+                autodiff::jacobian(&g, &sel, mode)
             }
             .map_err(|e| e.to_string())?;
             let inputs = read_npz(&f.inputs);
@@ -63,7 +65,7 @@ fn check(hessian: bool) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} fixtures differ from JAX:\n{}",
+        "{mode:?}: {} of {} fixtures differ from JAX:\n{}",
         failures.len(),
         fixtures.len(),
         failures.join("\n")
@@ -75,11 +77,21 @@ fn check(hessian: bool) {
 }
 
 #[test]
-fn jacobians_match_jax() {
-    check(false);
+fn forward_mode_jacobians_match_jax() {
+    check(false, Mode::Forward);
 }
 
 #[test]
-fn hessians_match_jax() {
-    check(true);
+fn reverse_mode_jacobians_match_jax() {
+    check(false, Mode::Reverse);
+}
+
+#[test]
+fn forward_over_forward_hessians_match_jax() {
+    check(true, Mode::Forward);
+}
+
+#[test]
+fn forward_over_reverse_hessians_match_jax() {
+    check(true, Mode::Reverse);
 }

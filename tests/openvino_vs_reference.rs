@@ -1,11 +1,13 @@
 //! Every fixture converted to IR and run through OpenVINO (f32): forward outputs against
-//! Keras, Jacobians and Hessians against JAX's `vmap(jacfwd)` / `vmap(hessian)`.
+//! Keras, Jacobians and Hessians (built in forward and in reverse mode) against JAX's
+//! `vmap(jacfwd)` / `vmap(hessian)`.
 //! Tolerances: forward and Jacobians atol 1e-5 rtol 1e-4, Hessians atol 1e-4 rtol 1e-3,
 //! or the fixture's own (manifest) when larger.
 
 mod common;
 
 use common::{compare, get, manifest, read_npz, Fixture, EXPECTED_UNSUPPORTED};
+use keras2ov::autodiff::Mode;
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 
@@ -25,7 +27,7 @@ fn run_fixture(
     compiled.infer(&feed).map_err(|e| e.to_string())
 }
 
-fn check(kind: &str) {
+fn check(kind: &str, mode: Mode) {
     let mut rt = Runtime::new("CPU", Precision::F32).expect("OpenVINO runtime (make setup)");
     let (want_key, prefix, atol, rtol) = match kind {
         "forward" => ("", "", 1e-5, 1e-4),
@@ -35,6 +37,7 @@ fn check(kind: &str) {
     let d = Derivatives {
         jacobian: kind != "forward",
         hessian: kind == "hessian",
+        mode,
         ..Default::default()
     };
     let mut failures = Vec::new();
@@ -92,7 +95,7 @@ fn check(kind: &str) {
     }
     assert!(
         failures.is_empty(),
-        "{kind}: {} of {} fixtures fail through OpenVINO:\n{}",
+        "{kind} ({mode:?}): {} of {} fixtures fail through OpenVINO:\n{}",
         failures.len(),
         fixtures.len(),
         failures.join("\n")
@@ -102,7 +105,7 @@ fn check(kind: &str) {
         "only {blocks} arrays compared"
     );
     eprintln!(
-        "{kind}: {blocks} arrays from {} fixtures match; largest |diff| {:.2e} ({})",
+        "{kind} ({mode:?}): {blocks} arrays from {} fixtures match; largest |diff| {:.2e} ({})",
         fixtures.len(),
         worst.0,
         worst.1
@@ -111,15 +114,25 @@ fn check(kind: &str) {
 
 #[test]
 fn forward_outputs_match_keras() {
-    check("forward");
+    check("forward", Mode::Auto);
 }
 
 #[test]
-fn jacobians_match_jax() {
-    check("jacobian");
+fn forward_mode_jacobians_match_jax() {
+    check("jacobian", Mode::Forward);
 }
 
 #[test]
-fn hessians_match_jax() {
-    check("hessian");
+fn reverse_mode_jacobians_match_jax() {
+    check("jacobian", Mode::Reverse);
+}
+
+#[test]
+fn forward_over_forward_hessians_match_jax() {
+    check("hessian", Mode::Forward);
+}
+
+#[test]
+fn forward_over_reverse_hessians_match_jax() {
+    check("hessian", Mode::Reverse);
 }

@@ -2,7 +2,7 @@
 //! interpreter: the Jacobian per sample, and the Hessian (the rules applied to the Jacobian
 //! graph) against finite differences of the Jacobian.
 
-use super::{hessian, jacobian, select};
+use super::{hessian, jacobian, select, Mode};
 use crate::interp::{eval, Array};
 use crate::opgraph::{BinaryOp, CompareOp, DType, OpGraph, ReduceOp, Tensor, UnaryOp, ValueId};
 use ndarray::{ArrayD, IxDyn};
@@ -27,7 +27,8 @@ fn constant(g: &mut OpGraph, shape: &[usize], salt: usize) -> ValueId {
 }
 
 /// Build `f(x)` with `x: [B, *shape]`, then compare our Jacobian (and Hessian) with central
-/// differences of the forward graph (and of our Jacobian graph).
+/// differences of the forward graph (and of our Jacobian graph), in forward mode and in
+/// reverse mode (so each primitive's transpose rule is checked too).
 fn check(name: &str, shape: &[usize], build: impl Fn(&mut OpGraph, ValueId) -> ValueId) {
     let mut g = OpGraph::new();
     let mut full = vec![None];
@@ -40,15 +41,18 @@ fn check(name: &str, shape: &[usize], build: impl Fn(&mut OpGraph, ValueId) -> V
     let xv = inputs(&in_shape, name.len());
     let sel = select(&g, &[], &[]).unwrap();
 
-    let jg = jacobian(&g, &sel).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let jac = eval(&jg, std::slice::from_ref(&xv)).unwrap()[1].clone();
-    let fd_j = central_diff(&g, &xv, 0);
-    assert_close(name, "jacobian", &jac, &fd_j, 1e-6);
+    for mode in [Mode::Forward, Mode::Reverse] {
+        let what = |kind: &str| format!("{kind} ({mode:?})");
+        let jg = jacobian(&g, &sel, mode).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let jac = eval(&jg, std::slice::from_ref(&xv)).unwrap()[1].clone();
+        let fd_j = central_diff(&g, &xv, 0);
+        assert_close(name, &what("jacobian"), &jac, &fd_j, 1e-6);
 
-    let hg = hessian(&g, &sel).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let hess = eval(&hg, std::slice::from_ref(&xv)).unwrap()[2].clone();
-    let fd_h = central_diff(&jg, &xv, 1);
-    assert_close(name, "hessian", &hess, &fd_h, 1e-5);
+        let hg = hessian(&g, &sel, mode).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let hess = eval(&hg, std::slice::from_ref(&xv)).unwrap()[2].clone();
+        let fd_h = central_diff(&jg, &xv, 1);
+        assert_close(name, &what("hessian"), &hess, &fd_h, 1e-5);
+    }
 }
 
 /// d(output k of `g`)/dx per sample, `[B, *out, *in]`, by central differences.
@@ -248,8 +252,8 @@ fn graph_size_does_not_grow_with_the_input_size() {
         g.output("y", y);
         let sel = select(&g, &[], &[]).unwrap();
         (
-            jacobian(&g, &sel).unwrap().nodes.len(),
-            hessian(&g, &sel).unwrap().nodes.len(),
+            jacobian(&g, &sel, Mode::Forward).unwrap().nodes.len(),
+            hessian(&g, &sel, Mode::Forward).unwrap().nodes.len(),
         )
     };
     assert_eq!(size(2), size(50));

@@ -7,6 +7,7 @@
 mod batch;
 #[cfg(test)]
 mod fd_tests;
+mod reverse;
 pub mod rules;
 
 use crate::opgraph::{simplify, DType, GraphError, OpGraph, Tensor, ValueId};
@@ -28,6 +29,8 @@ pub enum AdError {
     DynamicShape(String),
     #[error("{0}")]
     BatchMixing(String),
+    #[error("reverse mode has no transpose rule for {0}")]
+    ReverseUnsupported(String),
     #[error("building the derivative graph: {0}")]
     Graph(#[from] GraphError),
 }
@@ -124,11 +127,17 @@ impl Seeding {
     }
 
     /// Tangents of nodes `0..upto`; each seed is a slice of `eye(T)` shaped `[T, 1, *in]`
-    /// (batch 1: what only depends on seeds stays constant and folds).
-    fn jvp(&self, g: &mut OpGraph, upto: usize) -> Result<Vec<Tan>, AdError> {
+    /// (batch 1: what only depends on seeds stays constant and folds). Nodes outside `live`
+    /// (when given) get no tangent.
+    fn jvp(
+        &self,
+        g: &mut OpGraph,
+        upto: usize,
+        live: Option<&[bool]>,
+    ) -> Result<Vec<Tan>, AdError> {
         let t_len = self.total;
-        let mut tan: Vec<Tan> = vec![None; upto];
         g.set_origin(None);
+        let mut seeds = Vec::new();
         for (k, &x) in self.xs.iter().enumerate() {
             let n = sample_size(g, x)?;
             let off = self.offsets[k];
@@ -138,22 +147,9 @@ impl Seeding {
                 ArrayD::from_shape_fn(vec![t_len, n], |ix| (ix[0] == off + ix[1]) as u8 as f32)
                     .into_shape_with_order(shape)
                     .expect("T elements per row");
-            tan[x] = Some(g.constant(Tensor::F32(seed)));
+            seeds.push((x, g.constant(Tensor::F32(seed))));
         }
-        for id in 0..upto {
-            if self.xs.contains(&id) {
-                continue;
-            }
-            let tin: Vec<Tan> = g.node(id).inputs.iter().map(|&i| tan[i]).collect();
-            if tin.iter().all(Option::is_none) {
-                continue;
-            }
-            let origin = g.origins.get(id).cloned().flatten();
-            g.set_origin(origin.as_deref());
-            tan[id] = Rules { g: &mut *g }.jvp(id, &tin, t_len)?;
-        }
-        g.set_origin(None);
-        Ok(tan)
+        propagate(g, &seeds, t_len, upto, live)
     }
 
     /// `[B, *y[1..], T]` from the tangent `[T, B|1, *y[1..]]` of `y`; `None` if `y` does not
@@ -176,6 +172,35 @@ impl Seeding {
         shape.extend_from_slice(&g.shape(x)[1..]);
         Ok(g.reshape(part, shape)?)
     }
+}
+
+/// Push tangents `[t_len, ...]` from `seeds` (input node, its tangent) through nodes
+/// `0..upto`, one JVP rule per node; `live` (when given) skips nodes no output needs.
+fn propagate(
+    g: &mut OpGraph,
+    seeds: &[(ValueId, ValueId)],
+    t_len: usize,
+    upto: usize,
+    live: Option<&[bool]>,
+) -> Result<Vec<Tan>, AdError> {
+    let mut tan: Vec<Tan> = vec![None; upto];
+    for &(x, t) in seeds {
+        tan[x] = Some(t);
+    }
+    for id in 0..upto {
+        if seeds.iter().any(|&(x, _)| x == id) || live.is_some_and(|l| !l[id]) {
+            continue;
+        }
+        let tin: Vec<Tan> = g.node(id).inputs.iter().map(|&i| tan[i]).collect();
+        if tin.iter().all(Option::is_none) {
+            continue;
+        }
+        let origin = g.origins.get(id).cloned().flatten();
+        g.set_origin(origin.as_deref());
+        tan[id] = Rules { g: &mut *g }.jvp(id, &tin, t_len)?;
+    }
+    g.set_origin(None);
+    Ok(tan)
 }
 
 /// The zero derivative of `y` (which does not depend on `x`): `[B, *y[1..], *x[1..]]`.
@@ -204,53 +229,113 @@ fn output_name(kind: &str, parts: &[&str]) -> String {
     format!("{kind}/{}", parts.join("/"))
 }
 
-/// The forward graph plus `jacobian/<output>/<input>` outputs.
-pub fn jacobian(g: &OpGraph, sel: &Selection) -> Result<OpGraph, AdError> {
-    batch::check(g)?;
-    let mut out = g.clone();
-    let n = out.nodes.len();
-    let seeding = Seeding::new(&out, &sel.wrt)?;
-    let tans = seeding.jvp(&mut out, n)?;
-    for &k in &sel.of {
-        let (name, y) = g.outputs[k].clone();
-        let stacked = seeding.stacked(&mut out, tans[y], y)?;
-        for (i, &x) in sel.wrt.iter().enumerate() {
-            let j = match stacked {
-                Some(s) => seeding.block(&mut out, s, i)?,
-                None => zero_block(&mut out, y, x)?,
-            };
-            out.output(&output_name("jacobian", &[&name, g.input_name(x)]), j);
-        }
-    }
-    Ok(simplify::simplify(&out)?)
+/// How first derivatives are built. Both give the same numbers (`vmap(jacfwd)` and
+/// `vmap(jacrev)` agree); they differ in cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Reverse when the selected outputs have fewer elements per sample than the selected
+    /// inputs (and every primitive on the path has a transpose rule), forward otherwise.
+    #[default]
+    Auto,
+    /// Forward mode (`jacfwd`): one tangent per input element.
+    Forward,
+    /// Reverse mode (`jacrev`): one cotangent per output element.
+    Reverse,
 }
 
-/// The forward graph plus Jacobians and `hessian/<output>/<input_a>/<input_b>` outputs: the
-/// stacked Jacobian `[B, *out, T]` of each output is differentiated again (forward over
-/// forward), giving `[B, *out, T, T]`, cut into blocks.
-pub fn hessian(g: &OpGraph, sel: &Selection) -> Result<OpGraph, AdError> {
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Mode::Auto),
+            "forward" => Ok(Mode::Forward),
+            "reverse" => Ok(Mode::Reverse),
+            other => Err(format!("unknown mode '{other}': auto, forward or reverse")),
+        }
+    }
+}
+
+/// The forward graph with each selected output's stacked Jacobian `[B, *out, T]` built in
+/// (`None` where an output does not depend on the inputs), in the mode `mode` resolves to.
+fn first_order(
+    g: &OpGraph,
+    sel: &Selection,
+    mode: Mode,
+) -> Result<(OpGraph, Seeding, Vec<Option<ValueId>>), AdError> {
     batch::check(g)?;
+    let seeding = Seeding::new(g, &sel.wrt)?;
+    let try_reverse = match mode {
+        Mode::Forward => false,
+        Mode::Reverse => true,
+        Mode::Auto => reverse::output_count(g, sel).is_ok_and(|o| o < seeding.total),
+    };
+    if try_reverse {
+        let mut out = g.clone();
+        match reverse::stacked_jacobians(&mut out, sel, &seeding) {
+            Ok(stacked) => return Ok((out, seeding, stacked)),
+            Err(AdError::ReverseUnsupported(_)) if mode == Mode::Auto => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut out = g.clone();
     let n = out.nodes.len();
-    let seeding = Seeding::new(&out, &sel.wrt)?;
-    let tans = seeding.jvp(&mut out, n)?;
+    let tans = seeding.jvp(&mut out, n, None)?;
+    let stacked = sel
+        .of
+        .iter()
+        .map(|&k| {
+            let y = g.outputs[k].1;
+            seeding.stacked(&mut out, tans[y], y)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((out, seeding, stacked))
+}
+
+/// Add the `jacobian/<output>/<input>` outputs; per output, its name, stacked Jacobian and
+/// blocks.
+type Firsts = Vec<(String, Option<ValueId>, Vec<ValueId>)>;
+
+fn jacobian_outputs(
+    g: &OpGraph,
+    out: &mut OpGraph,
+    sel: &Selection,
+    seeding: &Seeding,
+    stacked: Vec<Option<ValueId>>,
+) -> Result<Firsts, AdError> {
     let mut firsts = Vec::new();
-    for &k in &sel.of {
+    for (&k, stacked) in sel.of.iter().zip(stacked) {
         let (name, y) = g.outputs[k].clone();
-        let stacked = seeding.stacked(&mut out, tans[y], y)?;
         let mut blocks = Vec::new();
         for (i, &x) in sel.wrt.iter().enumerate() {
             let j = match stacked {
-                Some(s) => seeding.block(&mut out, s, i)?,
-                None => zero_block(&mut out, y, x)?,
+                Some(s) => seeding.block(out, s, i)?,
+                None => zero_block(out, y, x)?,
             };
             out.output(&output_name("jacobian", &[&name, g.input_name(x)]), j);
             blocks.push(j);
         }
         firsts.push((name, stacked, blocks));
     }
+    Ok(firsts)
+}
+
+/// The forward graph plus `jacobian/<output>/<input>` outputs.
+pub fn jacobian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdError> {
+    let (mut out, seeding, stacked) = first_order(g, sel, mode)?;
+    jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
+    Ok(simplify::simplify(&out)?)
+}
+
+/// The forward graph plus Jacobians and `hessian/<output>/<input_a>/<input_b>` outputs: the
+/// stacked Jacobian `[B, *out, T]` of each output (built in `mode`) is differentiated
+/// forward, giving `[B, *out, T, T]`, cut into blocks. Forward over reverse is what
+/// `jax.hessian` does; forward over forward is cheaper when outputs outnumber inputs.
+pub fn hessian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdError> {
+    let (mut out, seeding, stacked) = first_order(g, sel, mode)?;
+    let firsts = jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
     let n2 = out.nodes.len();
-    let tans2 = seeding.jvp(&mut out, n2)?;
+    let live = out.live_nodes();
+    let tans2 = seeding.jvp(&mut out, n2, Some(&live))?;
     for (name, stacked, blocks) in firsts {
         // d stacked / d x: [B, *out, T, T]; zero when the Jacobian is constant.
         let second = match stacked {

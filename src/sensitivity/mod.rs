@@ -35,6 +35,7 @@ pub struct Options {
     pub out: PathBuf,
     pub of: Vec<String>,
     pub wrt: Vec<String>,
+    pub mode: crate::autodiff::Mode,
     pub interactions: bool,
     pub batch: usize,
     pub columns: Vec<String>,
@@ -53,6 +54,7 @@ impl Options {
             out: out.to_path_buf(),
             of: Vec::new(),
             wrt: Vec::new(),
+            mode: Default::default(),
             interactions: false,
             batch: DEFAULT_BATCH,
             columns: Vec::new(),
@@ -262,6 +264,7 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         hessian: opts.interactions,
         wrt: wrt.clone(),
         of: of.clone(),
+        mode: opts.mode,
     };
     let dgraph = pipeline::with_derivatives(&graph, &d)
         .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;

@@ -6,6 +6,8 @@ saves it as .keras, then for each batch size times:
   * jax.jit(f) (forward, batched), jax.jit(jax.vmap(jax.jacfwd(f))), jax.jit(jax.vmap(jax.jacrev(f)))
     and jax.jit(jax.vmap(jax.hessian(f))), with f(x, t) = model(x[None], t[None])[0]
 and prints the medians and the ratios (JAX time / keras2ov time: > 1 means keras2ov is faster).
+The two sides alternate for --rounds rounds; each reported time is the median over rounds of
+the per-round medians.
 
 Run: make bench (or: python bench/vs_jax.py --keras2ov target/release/keras2ov).
 """
@@ -51,11 +53,27 @@ def median_time(fn, args, iterations, warmup=3):
 
 
 def ours(binary, model_path, kind, batch, iterations):
+    """`kind` is forward, jacobian, hessian, or `<kind>:<mode>` to force --mode."""
+    kind, _, mode = kind.partition(":")
     cmd = [binary, "bench", model_path, "--batch", str(batch), "--iterations", str(iterations), "--json"]
     if kind != "forward":
         cmd.append("--" + kind)
+    if mode:
+        cmd += ["--mode", mode]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["median_ms"] / 1e3
+
+
+# (ours, JAX) pairs; the default --mode auto builds this model's derivatives in reverse mode
+# (1 output < 2 inputs), and the forced forward-mode rows show the jacfwd-shaped graphs.
+PAIRS = [
+    ("forward", "forward"),
+    ("jacobian", "jacfwd"),
+    ("jacobian", "jacrev"),
+    ("hessian", "hessian"),
+    ("jacobian:forward", "jacfwd"),
+    ("hessian:forward", "hessian"),
+]
 
 
 def main():
@@ -63,6 +81,13 @@ def main():
     ap.add_argument("--keras2ov", default="target/release/keras2ov")
     ap.add_argument("--batches", default="1024,16384")
     ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate JAX and keras2ov this many times; each side's median over the rounds is kept "
+        "(the machine is shared: alternating spreads slow spells over both sides)",
+    )
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
@@ -90,9 +115,18 @@ def main():
         rng = np.random.default_rng(batch)
         x = jnp.asarray(rng.uniform(0.1, 1.0, (batch, 1)).astype(np.float32))
         t = jnp.asarray(rng.uniform(0.1, 1.0, (batch, 1)).astype(np.float32))
-        jt = {k: median_time(fn, (x, t), args.iterations) for k, fn in jax_fns.items()}
-        ot = {k: ours(args.keras2ov, path, k, batch, args.iterations) for k in ("forward", "jacobian", "hessian")}
-        for ours_kind, jax_kind in [("forward", "forward"), ("jacobian", "jacfwd"), ("jacobian", "jacrev"), ("hessian", "hessian")]:
+        kinds = ("forward", "jacobian", "hessian", "jacobian:forward", "hessian:forward")
+        jr, orr = {}, {}
+        for _ in range(args.rounds):
+            for k, fn in jax_fns.items():
+                jr.setdefault(k, []).append(median_time(fn, (x, t), args.iterations))
+            for k in kinds:
+                orr.setdefault(k, []).append(ours(args.keras2ov, path, k, batch, args.iterations))
+        if os.environ.get("VS_JAX_ROUNDS"):
+            print("rounds (ms):", {side + k: [round(t * 1e3, 2) for t in v] for side, d in (("jax ", jr), ("ours ", orr)) for k, v in d.items()})
+        jt = {k: float(np.median(v)) for k, v in jr.items()}
+        ot = {k: float(np.median(v)) for k, v in orr.items()}
+        for ours_kind, jax_kind in PAIRS:
             row = {
                 "batch": batch,
                 "keras2ov": ours_kind,
@@ -103,7 +137,7 @@ def main():
             }
             rows.append(row)
             print(
-                f"batch {batch:6d}  keras2ov {ours_kind:8s} {row['keras2ov_ms']:9.3f} ms   "
+                f"batch {batch:6d}  keras2ov {ours_kind:16s} {row['keras2ov_ms']:9.3f} ms   "
                 f"jax {jax_kind:8s} {row['jax_ms']:9.3f} ms   speedup {row['speedup']:5.2f}x"
             )
             sys.stdout.flush()

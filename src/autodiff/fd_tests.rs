@@ -129,6 +129,10 @@ fn binary_rules_both_sides() {
             g.binary(op, c, x).unwrap()
         });
     }
+    check("Mul(x, x)", &[3], |g, x| {
+        let s = g.unary(UnaryOp::Sin, x).unwrap();
+        g.mul(s, s).unwrap()
+    });
 }
 
 #[test]

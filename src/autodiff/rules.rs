@@ -210,14 +210,13 @@ impl Rules<'_> {
                 let half = g.scalar(0.5);
                 g.div(half, y)?
             }
-            // JAX: (g + g * ans) * (1 - ans). The factor (1 + ans)(1 - ans) is formed on the
-            // primal first so the tangent sees one multiply (and its own derivative stays
-            // small when differentiated again).
+            // JAX: (g + g * ans) * (1 - ans). The factor 1 - ans^2 is formed on the primal
+            // first so the tangent sees one multiply, and its own derivative, -2 ans dans (the
+            // square rule of `Mul`), is one multiply when differentiated again.
             UnaryOp::Tanh => {
                 let one = g.scalar(1.0);
-                let opy = g.add(one, y)?;
-                let omy = g.sub(one, y)?;
-                g.mul(opy, omy)?
+                let y2 = g.mul(y, y)?;
+                g.sub(one, y2)?
             }
             // g * ans * (1 - ans)
             UnaryOp::Sigmoid => {
@@ -273,6 +272,12 @@ impl Rules<'_> {
                     None => None,
                 };
                 self.add_opt(ta, nb)
+            }
+            // x * x: 2 x t, one product instead of two (JAX's `integer_pow` rule for x**2).
+            BinaryOp::Mul if a == b => {
+                let t = ta.expect("a == b, so both tangents are nonzero");
+                let two_a = self.g.binary_scalar(BinaryOp::Mul, a, 2.0)?;
+                Ok(Some(self.g.mul(t, two_a)?))
             }
             BinaryOp::Mul => {
                 let l = match ta {

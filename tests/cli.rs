@@ -127,30 +127,38 @@ fn convert_then_run_the_ir_reproduces_keras() {
 }
 
 #[test]
-fn jacobian_selects_and_names_blocks() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("d.npz");
-    let (ok, _, err) = keras2ov(&[
-        "jacobian",
-        &path("models/model_pinn.keras"),
-        "--input",
-        &path("models/model_pinn.inputs.npz"),
-        "--hessian",
-        "--wrt",
-        "x",
-        "-o",
-        &out.display().to_string(),
-    ]);
-    assert!(ok, "{err}");
-    let got = read_npz(&out);
-    let mut names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-    names.sort();
-    assert_eq!(names, ["hessian/u/x/x", "jacobian/u/x", "u"]);
-    // u_x and u_xx of the PINN against JAX.
-    let jax = read_npz(&fixtures().join("models/model_pinn.derivs.npz"));
-    for (k, atol, rtol) in [("jacobian/u/x", 1e-5, 1e-4), ("hessian/u/x/x", 1e-4, 1e-3)] {
-        let diff = common::compare(&get(&got, k).mapv(f64::from), get(&jax, k), atol, rtol);
-        assert!(diff.is_none(), "{k}: {diff:?}");
+fn jacobian_selects_and_names_blocks_in_every_mode() {
+    for mode in ["auto", "forward", "reverse"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("d.npz");
+        let (ok, _, err) = keras2ov(&[
+            "jacobian",
+            &path("models/model_pinn.keras"),
+            "--input",
+            &path("models/model_pinn.inputs.npz"),
+            "--hessian",
+            "--wrt",
+            "x",
+            "--mode",
+            mode,
+            "-o",
+            &out.display().to_string(),
+        ]);
+        assert!(ok, "--mode {mode}: {err}");
+        let got = read_npz(&out);
+        let mut names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["hessian/u/x/x", "jacobian/u/x", "u"],
+            "--mode {mode}"
+        );
+        // u_x and u_xx of the PINN against JAX.
+        let jax = read_npz(&fixtures().join("models/model_pinn.derivs.npz"));
+        for (k, atol, rtol) in [("jacobian/u/x", 1e-5, 1e-4), ("hessian/u/x/x", 1e-4, 1e-3)] {
+            let diff = common::compare(&get(&got, k).mapv(f64::from), get(&jax, k), atol, rtol);
+            assert!(diff.is_none(), "--mode {mode} {k}: {diff:?}");
+        }
     }
 }
 
@@ -167,6 +175,11 @@ fn derivative_selection_errors_list_the_valid_names() {
         &["jacobian", &model, "--input", &inputs, "--of", "v"],
         "d.npz",
         &["unknown output 'v'", "u"],
+    );
+    fails_cleanly(
+        &["jacobian", &model, "--input", &inputs, "--mode", "sideways"],
+        "d.npz",
+        &["unknown mode 'sideways'", "auto, forward or reverse"],
     );
 }
 

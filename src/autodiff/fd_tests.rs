@@ -225,6 +225,34 @@ fn reduce_rules() {
     }
 }
 
+/// `Auto` builds the reverse-mode graph when outputs have fewer elements than inputs, and
+/// the forward-mode graph otherwise.
+#[test]
+fn auto_mode_picks_reverse_only_for_fewer_outputs() {
+    for (out_elems, want) in [(1, Mode::Reverse), (3, Mode::Forward)] {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(3)]);
+        let t = g.unary(UnaryOp::Tanh, x).unwrap();
+        let y = if out_elems == 1 {
+            g.reduce(ReduceOp::Sum, t, vec![1], true).unwrap()
+        } else {
+            t
+        };
+        g.output("y", y);
+        let sel = select(&g, &[], &[]).unwrap();
+        for build in [jacobian, hessian] {
+            let auto = build(&g, &sel, Mode::Auto).unwrap();
+            let other = if want == Mode::Reverse {
+                Mode::Forward
+            } else {
+                Mode::Reverse
+            };
+            assert_eq!(auto, build(&g, &sel, want).unwrap(), "{out_elems} outputs");
+            assert_ne!(auto, build(&g, &sel, other).unwrap(), "{out_elems} outputs");
+        }
+    }
+}
+
 #[test]
 fn integer_inputs_are_not_differentiable() {
     let mut g = OpGraph::new();

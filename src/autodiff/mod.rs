@@ -1,5 +1,7 @@
-//! Forward-mode differentiation of an OpGraph: `jax.vmap(jax.jacfwd(f))` per sample, and
-//! Hessians as the same pass applied to the Jacobian graph (forward over forward).
+//! Per-sample derivatives of an OpGraph: `jax.vmap(jax.jacfwd(f))` (forward mode, the JVP
+//! rules in `rules.rs`) or the same numbers as `jax.vmap(jax.jacrev(f))` (reverse mode,
+//! `reverse.rs`), and Hessians as the forward pass applied to the Jacobian graph (forward over
+//! reverse, like `jax.hessian`, or forward over forward).
 //!
 //! The result is a plain OpGraph with extra outputs `jacobian/<output>/<input>` (shape
 //! `[B, *out, *in]`) and `hessian/<output>/<input_a>/<input_b>` (`[B, *out, *in_a, *in_b]`).

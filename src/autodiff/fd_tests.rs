@@ -253,6 +253,23 @@ fn auto_mode_picks_reverse_only_for_fewer_outputs() {
     }
 }
 
+/// An output whose size per sample is only known at run time has no Jacobian layout: a
+/// clear error in every mode.
+#[test]
+fn outputs_of_dynamic_size_are_refused_by_name() {
+    let mut g = OpGraph::new();
+    let x = g.parameter("x", DType::F32, vec![None, Some(3)]);
+    let w = g.parameter("w", DType::F32, vec![None, None]);
+    let first = g.slice(x, 1, 0, 1, 1).unwrap();
+    let y = g.mul(first, w).unwrap();
+    g.output("y", y);
+    let sel = select(&g, &["x".to_string()], &[]).unwrap();
+    for mode in [Mode::Auto, Mode::Forward, Mode::Reverse] {
+        let err = jacobian(&g, &sel, mode).unwrap_err().to_string();
+        assert!(err.contains("output 'y'") && err.contains("unknown size"), "{err}");
+    }
+}
+
 #[test]
 fn integer_inputs_are_not_differentiable() {
     let mut g = OpGraph::new();

@@ -29,9 +29,11 @@ pub enum AdError {
     NotDifferentiable(String),
     #[error("input '{0}' has a dimension of unknown size besides the batch: per-sample Jacobians need a static sample shape")]
     DynamicShape(String),
+    #[error("output '{0}' has a dimension of unknown size besides the batch: per-sample Jacobians need a static sample shape")]
+    DynamicOutput(String),
     #[error("{0}")]
     BatchMixing(String),
-    #[error("reverse mode has no transpose rule for {0}")]
+    #[error("reverse mode cannot differentiate {0}; use --mode forward")]
     ReverseUnsupported(String),
     #[error("building the derivative graph: {0}")]
     Graph(#[from] GraphError),
@@ -265,6 +267,12 @@ fn first_order(
     mode: Mode,
 ) -> Result<(OpGraph, Seeding, Vec<Option<ValueId>>), AdError> {
     batch::check(g)?;
+    for &k in &sel.of {
+        let (name, y) = &g.outputs[k];
+        if g.shape(*y)[1..].iter().any(Option::is_none) {
+            return Err(AdError::DynamicOutput(name.clone()));
+        }
+    }
     let seeding = Seeding::new(g, &sel.wrt)?;
     let try_reverse = match mode {
         Mode::Forward => false,

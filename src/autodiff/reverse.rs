@@ -15,7 +15,10 @@ use ndarray::{ArrayD, IxDyn};
 type RResult<T> = Result<T, AdError>;
 
 fn unsupported<T>(g: &OpGraph, id: ValueId) -> RResult<T> {
-    Err(AdError::ReverseUnsupported(g.describe(id)))
+    Err(AdError::ReverseUnsupported(format!(
+        "{} (no transpose rule)",
+        g.describe(id)
+    )))
 }
 
 /// The number of elements of one sample of `y`.

@@ -266,7 +266,10 @@ fn outputs_of_dynamic_size_are_refused_by_name() {
     let sel = select(&g, &["x".to_string()], &[]).unwrap();
     for mode in [Mode::Auto, Mode::Forward, Mode::Reverse] {
         let err = jacobian(&g, &sel, mode).unwrap_err().to_string();
-        assert!(err.contains("output 'y'") && err.contains("unknown size"), "{err}");
+        assert!(
+            err.contains("output 'y'") && err.contains("unknown size"),
+            "{err}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Graph clean-up after building derivative graphs: constant folding, common subexpression
 //! elimination and dead node removal, so the graph grows with the model, not with `T`.
 
-use super::{DType, GResult, Node, Op, OpGraph, Tensor, ValueId};
+use super::{DType, GResult, Node, Op, OpGraph, Shape, Tensor, ValueId};
 use std::collections::HashMap;
 
 /// Largest constant (in elements) that folding may create.
@@ -34,6 +34,17 @@ fn simplify_once(g: &OpGraph) -> GResult<OpGraph> {
             .iter()
             .map(|&i| map[i].expect("inputs come first"))
             .collect();
+        let (op, inputs) = compose(&out, &node.op, inputs);
+        if let Some(same) = identity(&out, &op, &inputs, &node.shape) {
+            map[id] = Some(same);
+            continue;
+        }
+        let node = &Node {
+            op,
+            inputs: inputs.clone(),
+            dtype: node.dtype,
+            shape: node.shape.clone(),
+        };
         let new = match fold(&out, node, &inputs) {
             Some(t) => intern(&mut out, &mut seen, Key::constant(&t), |g| g.constant(t)),
             None => {
@@ -68,6 +79,36 @@ fn intern(
     let v = make(g);
     seen.insert(key, v);
     v
+}
+
+/// A transpose of a transpose, or a reshape of a reshape, as one op on the inner input (the
+/// derivative passes stack such pairs when they move axes in and out).
+fn compose(g: &OpGraph, op: &Op, inputs: Vec<ValueId>) -> (Op, Vec<ValueId>) {
+    let Some(&x) = inputs.first() else {
+        return (op.clone(), inputs);
+    };
+    match (op, &g.node(x).op) {
+        (Op::Transpose { perm: outer }, Op::Transpose { perm: inner }) => {
+            let perm = outer.iter().map(|&p| inner[p]).collect();
+            (Op::Transpose { perm }, g.node(x).inputs.clone())
+        }
+        (Op::Reshape { shape }, Op::Reshape { .. }) => (
+            Op::Reshape {
+                shape: shape.clone(),
+            },
+            g.node(x).inputs.clone(),
+        ),
+        _ => (op.clone(), inputs),
+    }
+}
+
+/// The input itself, when `op` leaves it as it is (an identity transpose or reshape).
+fn identity(g: &OpGraph, op: &Op, inputs: &[ValueId], shape: &Shape) -> Option<ValueId> {
+    match op {
+        Op::Transpose { perm } if perm.iter().enumerate().all(|(i, &p)| i == p) => Some(inputs[0]),
+        Op::Reshape { .. } if g.shape(inputs[0]) == shape => Some(inputs[0]),
+        _ => None,
+    }
 }
 
 /// The value of `node` when every input is a constant and the result is a small f32 tensor.
@@ -110,6 +151,34 @@ impl Key {
 mod tests {
     use super::*;
     use crate::opgraph::{BinaryOp, UnaryOp};
+
+    #[test]
+    fn stacked_transposes_and_reshapes_become_one_op_or_none() {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(2), Some(3)]);
+        let a = g.transpose(x, vec![0, 2, 1]).unwrap();
+        let back = g.transpose(a, vec![0, 2, 1]).unwrap(); // == x
+        let r1 = g.reshape(x, vec![None, Some(6)]).unwrap();
+        let r2 = g.reshape(r1, vec![None, Some(3), Some(2)]).unwrap();
+        let t1 = g.transpose(r2, vec![1, 0, 2]).unwrap();
+        let t2 = g.transpose(t1, vec![0, 2, 1]).unwrap();
+        let s = g.add(back, x).unwrap();
+        g.output("s", s);
+        g.output("t", t2);
+        let h = simplify(&g).unwrap();
+        let ops: Vec<String> = h.nodes.iter().map(|n| format!("{:?}", n.op)).collect();
+        // x, the add, one reshape, one transpose [1, 2, 0].
+        assert_eq!(h.nodes.len(), 4, "{ops:?}");
+        assert!(
+            ops.contains(&"Transpose { perm: [1, 2, 0] }".to_string()),
+            "{ops:?}"
+        );
+        let xin = ndarray::Array::from_shape_fn(vec![2, 2, 3], |ix| {
+            (ix[0] * 6 + ix[1] * 3 + ix[2]) as f64
+        });
+        let want = crate::interp::eval(&g, std::slice::from_ref(&xin)).unwrap();
+        assert_eq!(crate::interp::eval(&h, &[xin]).unwrap(), want);
+    }
 
     #[test]
     fn folds_constants_merges_duplicates_and_drops_dead_nodes() {

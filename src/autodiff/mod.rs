@@ -143,15 +143,8 @@ impl Seeding {
         g.set_origin(None);
         let mut seeds = Vec::new();
         for (k, &x) in self.xs.iter().enumerate() {
-            let n = sample_size(g, x)?;
-            let off = self.offsets[k];
-            let mut shape = vec![t_len, 1];
-            shape.extend(g.shape(x)[1..].iter().map(|d| d.expect("static")));
-            let seed =
-                ArrayD::from_shape_fn(vec![t_len, n], |ix| (ix[0] == off + ix[1]) as u8 as f32)
-                    .into_shape_with_order(shape)
-                    .expect("T elements per row");
-            seeds.push((x, g.constant(Tensor::F32(seed))));
+            let seed = eye_block(g, t_len, self.offsets[k], x);
+            seeds.push((x, seed));
         }
         propagate(g, &seeds, t_len, upto, live)
     }
@@ -176,6 +169,20 @@ impl Seeding {
         shape.extend_from_slice(&g.shape(x)[1..]);
         Ok(g.reshape(part, shape)?)
     }
+}
+
+/// Rows `off..off + n` of `eye(len)` for the `n` elements of one sample of `x`, as a constant
+/// `[len, 1, *x[1..]]` (batch 1): the joint seed of `x`'s elements on a tangent or cotangent
+/// axis of `len` entries. `x`'s sample shape is static (checked by the caller).
+fn eye_block(g: &mut OpGraph, len: usize, off: usize, x: ValueId) -> ValueId {
+    let sample: Vec<usize> = g.shape(x)[1..].iter().map(|d| d.expect("static")).collect();
+    let n: usize = sample.iter().product();
+    let mut shape = vec![len, 1];
+    shape.extend(sample);
+    let eye = ArrayD::from_shape_fn(vec![len, n], |ix| (ix[0] == off + ix[1]) as u8 as f32)
+        .into_shape_with_order(shape)
+        .expect("n elements per row");
+    g.constant(Tensor::F32(eye))
 }
 
 /// Push tangents `[t_len, ...]` from `seeds` (input node, its tangent) through nodes

@@ -8,7 +8,7 @@
 //! without a transpose rule here is `Unsupported`, and the caller falls back to forward mode.
 
 use super::rules::{Rules, Tan};
-use super::{propagate, sample_size, AdError, Seeding, Selection};
+use super::{eye_block, propagate, sample_size, AdError, Seeding, Selection};
 use crate::opgraph::{BinaryOp, Op, OpGraph, ReduceOp, Tensor, UnaryOp, ValueId};
 use ndarray::{ArrayD, IxDyn};
 
@@ -73,13 +73,7 @@ pub(super) fn stacked_jacobians(
     for &y in &ys {
         let n = out_size(g, y)?;
         if let Some(ty) = tans[y] {
-            let mut shape = vec![o_len, 1];
-            shape.extend(g.shape(y)[1..].iter().map(|d| d.expect("static")));
-            let eye =
-                ArrayD::from_shape_fn(IxDyn(&[o_len, n]), |ix| (ix[0] == off + ix[1]) as u8 as f32)
-                    .into_shape_with_order(shape)
-                    .expect("O elements per row");
-            let seed = g.constant(Tensor::F32(eye));
+            let seed = eye_block(g, o_len, off, y);
             accumulate(g, &mut ct, ty, seed)?;
         }
         off += n;
@@ -177,6 +171,15 @@ fn full_like(g: &mut OpGraph, c: ValueId, node: ValueId) -> RResult<ValueId> {
     Ok(g.broadcast_like(c, node)?)
 }
 
+/// The permutation that undoes `perm`.
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    inv
+}
+
 /// `x` with its last two axes swapped.
 fn swap_last(g: &mut OpGraph, x: ValueId) -> RResult<ValueId> {
     let r = g.rank(x);
@@ -249,11 +252,7 @@ fn transpose(
             out.push((ins[0], g.reshape(f, shape)?));
         }
         Op::Transpose { perm } if perm[0] == 0 => {
-            let mut inv = vec![0; perm.len()];
-            for (i, &p) in perm.iter().enumerate() {
-                inv[p] = i;
-            }
-            out.push((ins[0], g.transpose(c, inv)?));
+            out.push((ins[0], g.transpose(c, inverse(perm))?))
         }
         Op::Reverse { axis } => {
             let f = full_like(g, c, id)?;
@@ -297,10 +296,7 @@ fn transpose(
             });
             let r = g.rank(f);
             let perm: Vec<usize> = (0..r).filter(|&a| a != *axis).chain([*axis]).collect();
-            let mut inv = vec![0; r];
-            for (i, &p) in perm.iter().enumerate() {
-                inv[p] = i;
-            }
+            let inv = inverse(&perm);
             let moved = g.transpose(f, perm)?;
             let s = g.constant(Tensor::F32(scatter));
             let spread = g.matmul(moved, s)?;

@@ -58,7 +58,11 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         anyhow::bail!("--batch and --iterations must be positive");
     }
     let d = a.deriv.to_pipeline();
-    let ir = pipeline::convert_with(&a.model, Some(a.batch), &d)?;
+    let (loaded, graph) = pipeline::load_graph(&a.model)?;
+    let differentiate = || format!("cannot differentiate {}", a.model.display());
+    let mode = pipeline::derivative_mode(&graph, &d).with_context(differentiate)?;
+    let graph = pipeline::with_derivatives(&graph, &d).with_context(differentiate)?;
+    let ir = pipeline::emit_graph(&graph, &loaded.model.name, Some(a.batch))?;
     let mut rt = Runtime::new(&a.run.device, commands::precision(&a.run))?;
     rt.set_performance_hint(a.hint)?;
     let mut compiled = rt
@@ -100,6 +104,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             serde_json::json!({
                 "model": a.model.display().to_string(),
                 "kind": kind,
+                "mode": mode.map(|m| m.to_string()),
                 "batch": a.batch,
                 "precision": a.run.precision,
                 "device": a.run.device,
@@ -112,8 +117,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             })
         );
     } else {
+        let what = match mode {
+            Some(m) => format!("{kind}, {m} mode"),
+            None => kind.to_string(),
+        };
         println!(
-            "{} ({kind}), batch {}, {} on {}, hint {}: median {:.3} ms per batch (p10 {:.3}, p90 {:.3}) over {} runs, {:.0} samples/s",
+            "{} ({what}), batch {}, {} on {}, hint {}: median {:.3} ms per batch (p10 {:.3}, p90 {:.3}) over {} runs, {:.0} samples/s",
             a.model.display(),
             a.batch,
             a.run.precision,

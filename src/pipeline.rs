@@ -70,6 +70,16 @@ pub fn with_derivatives(graph: &OpGraph, d: &Derivatives) -> Result<OpGraph> {
     })
 }
 
+/// The mode (`forward` or `reverse`) the first derivatives are built in; `None` without
+/// derivatives.
+pub fn derivative_mode(graph: &OpGraph, d: &Derivatives) -> Result<Option<crate::autodiff::Mode>> {
+    if !d.any() {
+        return Ok(None);
+    }
+    let sel = crate::autodiff::select(graph, &d.wrt, &d.of)?;
+    Ok(Some(crate::autodiff::resolve_mode(graph, &sel, d.mode)?))
+}
+
 /// Load a `.keras` archive, add derivatives, emit IR.
 pub fn convert_with(path: &Path, batch: Option<usize>, d: &Derivatives) -> Result<Ir> {
     let (loaded, graph) = load_graph(path)?;

@@ -242,3 +242,35 @@ fn derivative_commands_need_the_keras_model() {
         &["OpenVINO IR", ".keras"],
     );
 }
+
+#[test]
+fn bench_reports_what_it_timed_and_the_mode_auto_chose() {
+    let model = path("models/model_pinn.keras");
+    for (flags, kind, mode) in [
+        (&[][..], "forward", serde_json::Value::Null),
+        (&["--jacobian"][..], "jacobian", "reverse".into()),
+        (
+            &["--hessian", "--mode", "forward"][..],
+            "hessian",
+            "forward".into(),
+        ),
+    ] {
+        let mut args = vec![
+            "bench",
+            &model,
+            "--batch",
+            "8",
+            "--iterations",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(flags);
+        let (ok, out, err) = keras2ov(&args);
+        assert!(ok, "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["kind"], kind, "{args:?}");
+        assert_eq!(v["mode"], mode, "{args:?}");
+        assert_eq!(v["batch"], 8);
+        assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -254,6 +254,16 @@ pub enum Mode {
     Reverse,
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Auto => "auto",
+            Mode::Forward => "forward",
+            Mode::Reverse => "reverse",
+        })
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -268,11 +278,15 @@ impl std::str::FromStr for Mode {
 
 /// The forward graph with each selected output's stacked Jacobian `[B, *out, T]` built in
 /// (`None` where an output does not depend on the inputs), in the mode `mode` resolves to.
-fn first_order(
-    g: &OpGraph,
-    sel: &Selection,
+struct FirstOrder {
+    graph: OpGraph,
+    seeding: Seeding,
+    stacked: Vec<Option<ValueId>>,
+    /// The mode used: `Forward` or `Reverse`.
     mode: Mode,
-) -> Result<(OpGraph, Seeding, Vec<Option<ValueId>>), AdError> {
+}
+
+fn first_order(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<FirstOrder, AdError> {
     batch::check(g)?;
     for &k in &sel.of {
         let (name, y) = &g.outputs[k];
@@ -289,7 +303,14 @@ fn first_order(
     if try_reverse {
         let mut out = g.clone();
         match reverse::stacked_jacobians(&mut out, sel, &seeding) {
-            Ok(stacked) => return Ok((out, seeding, stacked)),
+            Ok(stacked) => {
+                return Ok(FirstOrder {
+                    graph: out,
+                    seeding,
+                    stacked,
+                    mode: Mode::Reverse,
+                })
+            }
             Err(AdError::ReverseUnsupported(_)) if mode == Mode::Auto => {}
             Err(e) => return Err(e),
         }
@@ -305,7 +326,17 @@ fn first_order(
             seeding.stacked(&mut out, tans[y], y)
         })
         .collect::<Result<_, _>>()?;
-    Ok((out, seeding, stacked))
+    Ok(FirstOrder {
+        graph: out,
+        seeding,
+        stacked,
+        mode: Mode::Forward,
+    })
+}
+
+/// The mode `mode` resolves to for this selection: `Forward` or `Reverse`.
+pub fn resolve_mode(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<Mode, AdError> {
+    Ok(first_order(g, sel, mode)?.mode)
 }
 
 /// Add the `jacobian/<output>/<input>` outputs; per output, its name, stacked Jacobian and
@@ -338,7 +369,12 @@ fn jacobian_outputs(
 
 /// The forward graph plus `jacobian/<output>/<input>` outputs.
 pub fn jacobian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdError> {
-    let (mut out, seeding, stacked) = first_order(g, sel, mode)?;
+    let FirstOrder {
+        graph: mut out,
+        seeding,
+        stacked,
+        ..
+    } = first_order(g, sel, mode)?;
     jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
     Ok(simplify::simplify(&out)?)
 }
@@ -348,7 +384,12 @@ pub fn jacobian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdE
 /// forward, giving `[B, *out, T, T]`, cut into blocks. Forward over reverse is what
 /// `jax.hessian` does; forward over forward is cheaper when outputs outnumber inputs.
 pub fn hessian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdError> {
-    let (mut out, seeding, stacked) = first_order(g, sel, mode)?;
+    let FirstOrder {
+        graph: mut out,
+        seeding,
+        stacked,
+        ..
+    } = first_order(g, sel, mode)?;
     let firsts = jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
     let n2 = out.nodes.len();
     let live = out.live_nodes();

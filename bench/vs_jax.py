@@ -89,6 +89,7 @@ def main():
         "(the machine is shared: alternating spreads slow spells over both sides)",
     )
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--show-rounds", action="store_true", help="also print every round's times")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp()
@@ -122,7 +123,7 @@ def main():
                 jr.setdefault(k, []).append(median_time(fn, (x, t), args.iterations))
             for k in kinds:
                 orr.setdefault(k, []).append(ours(args.keras2ov, path, k, batch, args.iterations))
-        if os.environ.get("VS_JAX_ROUNDS"):
+        if args.show_rounds:
             print("rounds (ms):", {side + k: [round(t * 1e3, 2) for t in v] for side, d in (("jax ", jr), ("ours ", orr)) for k, v in d.items()})
         jt = {k: float(np.median(v)) for k, v in jr.items()}
         ot = {k: float(np.median(v)) for k, v in orr.items()}

@@ -298,7 +298,7 @@ fn first_order(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<FirstOrder, A
     let try_reverse = match mode {
         Mode::Forward => false,
         Mode::Reverse => true,
-        Mode::Auto => reverse::output_count(g, sel).is_ok_and(|o| o < seeding.total),
+        Mode::Auto => reverse::output_count(g, sel) < seeding.total,
     };
     if try_reverse {
         let mut out = g.clone();

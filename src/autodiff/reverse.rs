@@ -21,19 +21,16 @@ fn unsupported<T>(g: &OpGraph, id: ValueId) -> RResult<T> {
     )))
 }
 
-/// The number of elements of one sample of `y`.
-fn out_size(g: &OpGraph, y: ValueId) -> RResult<usize> {
+/// The number of elements of one sample of output `y` (static: checked before any pass).
+fn out_size(g: &OpGraph, y: ValueId) -> usize {
     g.shape(y)[1..]
         .iter()
-        .copied()
-        .product::<Option<usize>>()
-        .ok_or_else(|| {
-            AdError::ReverseUnsupported(format!("output {} of dynamic size", g.describe(y)))
-        })
+        .map(|d| d.expect("outputs have a static sample shape"))
+        .product()
 }
 
 /// Total output elements per sample over the selected outputs (`O`).
-pub(super) fn output_count(g: &OpGraph, sel: &Selection) -> RResult<usize> {
+pub(super) fn output_count(g: &OpGraph, sel: &Selection) -> usize {
     sel.of.iter().map(|&k| out_size(g, g.outputs[k].1)).sum()
 }
 
@@ -67,11 +64,11 @@ pub(super) fn stacked_jacobians(
     }
 
     // Seed the cotangents: output `y` owns rows `off..off + n` of `eye(O)`.
-    let o_len = output_count(g, sel)?;
+    let o_len = output_count(g, sel);
     let mut ct: Vec<Tan> = vec![None; n1];
     let mut off = 0;
     for &y in &ys {
-        let n = out_size(g, y)?;
+        let n = out_size(g, y);
         if let Some(ty) = tans[y] {
             let seed = eye_block(g, o_len, off, y);
             accumulate(g, &mut ct, ty, seed)?;
@@ -102,7 +99,7 @@ pub(super) fn stacked_jacobians(
     for (k, &x) in seeding.xs.iter().enumerate() {
         let c = match ct[seed_ids[k]] {
             Some(c) => c,
-            None => zeros(g, o_len, x),
+            None => Rules { g: &mut *g }.zeros_unbatched(o_len, x)?,
         };
         let full = Rules { g: &mut *g }.full(c, x)?;
         let flat = g.reshape(
@@ -115,7 +112,7 @@ pub(super) fn stacked_jacobians(
     let mut out = Vec::new();
     let mut off = 0;
     for &y in &ys {
-        let n = out_size(g, y)?;
+        let n = out_size(g, y);
         out.push(match tans[y] {
             Some(_) => {
                 let rows = g.slice(joint, 0, off, off + n, 1)?;
@@ -129,13 +126,6 @@ pub(super) fn stacked_jacobians(
         off += n;
     }
     Ok(out)
-}
-
-/// A zero cotangent `[O, 1, *x[1..]]` (batch 1, broadcast later).
-fn zeros(g: &mut OpGraph, o_len: usize, x: ValueId) -> ValueId {
-    let mut shape = vec![o_len, 1];
-    shape.extend(g.shape(x)[1..].iter().map(|d| d.unwrap_or(1)));
-    g.constant(Tensor::F32(ArrayD::zeros(shape)))
 }
 
 fn accumulate(g: &mut OpGraph, ct: &mut [Tan], id: ValueId, c: ValueId) -> RResult<()> {

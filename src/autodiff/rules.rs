@@ -70,7 +70,7 @@ impl Rules<'_> {
 
     /// A zero tangent made concrete as a constant `[T, *shape(primal)]` with 1 for the
     /// dynamic (batch) dimension.
-    fn zeros_unbatched(&mut self, t_len: usize, primal: ValueId) -> GResult<ValueId> {
+    pub fn zeros_unbatched(&mut self, t_len: usize, primal: ValueId) -> GResult<ValueId> {
         let mut shape = vec![t_len];
         shape.extend(self.g.shape(primal).iter().map(|d| d.unwrap_or(1)));
         Ok(self

@@ -84,7 +84,7 @@ def main():
     ap.add_argument(
         "--rounds",
         type=int,
-        default=3,
+        default=5,
         help="alternate JAX and keras2ov this many times; each side's median over the rounds is kept "
         "(the machine is shared: alternating spreads slow spells over both sides)",
     )

@@ -608,12 +608,8 @@ impl Runtime {
             .create_infer_request()
             .map_err(ov_err("create an infer request"))?;
         Ok(Compiled {
-            request: Request {
-                request,
-                info: info.clone(),
-            },
+            request: Request { request, info },
             model: compiled,
-            info,
             _weights: weights,
         })
     }
@@ -623,18 +619,17 @@ impl Runtime {
 pub struct Compiled {
     request: Request,
     model: CompiledModel,
-    info: ModelInfo,
     /// Kept alive in case the compiled model shares the weights memory.
     _weights: Option<Tensor>,
 }
 
 impl Compiled {
     pub fn inputs(&self) -> &[TensorInfo] {
-        &self.info.inputs
+        self.request.inputs()
     }
 
     pub fn outputs(&self) -> &[TensorInfo] {
-        &self.info.outputs
+        self.request.outputs()
     }
 
     /// Set every input (by tensor name), run, and return every output by name, in model order.
@@ -658,7 +653,7 @@ impl Compiled {
             .map_err(ov_err("create an infer request"))?;
         Ok(Request {
             request,
-            info: self.info.clone(),
+            info: self.request.info.clone(),
         })
     }
 

@@ -245,7 +245,7 @@ fn output_name(kind: &str, parts: &[&str]) -> String {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Reverse when the selected outputs have fewer elements per sample than the selected
-    /// inputs (and every primitive on the path has a transpose rule), forward otherwise.
+    /// inputs, forward otherwise.
     #[default]
     Auto,
     /// Forward mode (`jacfwd`): one tangent per input element.
@@ -276,67 +276,55 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// The forward graph with each selected output's stacked Jacobian `[B, *out, T]` built in
-/// (`None` where an output does not depend on the inputs), in the mode `mode` resolves to.
-struct FirstOrder {
-    graph: OpGraph,
-    seeding: Seeding,
-    stacked: Vec<Option<ValueId>>,
-    /// The mode used: `Forward` or `Reverse`.
-    mode: Mode,
-}
-
-fn first_order(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<FirstOrder, AdError> {
-    batch::check(g)?;
+/// The mode `mode` stands for on this selection: `Forward` or `Reverse`. Outputs need a
+/// static sample shape in either mode.
+pub fn resolve_mode(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<Mode, AdError> {
     for &k in &sel.of {
         let (name, y) = &g.outputs[k];
         if g.shape(*y)[1..].iter().any(Option::is_none) {
             return Err(AdError::DynamicOutput(name.clone()));
         }
     }
-    let seeding = Seeding::new(g, &sel.wrt)?;
-    let try_reverse = match mode {
-        Mode::Forward => false,
-        Mode::Reverse => true,
-        Mode::Auto => reverse::output_count(g, sel) < seeding.total,
-    };
-    if try_reverse {
-        let mut out = g.clone();
-        match reverse::stacked_jacobians(&mut out, sel, &seeding) {
-            Ok(stacked) => {
-                return Ok(FirstOrder {
-                    graph: out,
-                    seeding,
-                    stacked,
-                    mode: Mode::Reverse,
-                })
-            }
-            Err(AdError::ReverseUnsupported(_)) if mode == Mode::Auto => {}
-            Err(e) => return Err(e),
+    Ok(match mode {
+        Mode::Auto if reverse::output_count(g, sel) < Seeding::new(g, &sel.wrt)?.total => {
+            Mode::Reverse
         }
-    }
+        Mode::Auto => Mode::Forward,
+        chosen => chosen,
+    })
+}
+
+/// The forward graph with each selected output's stacked Jacobian `[B, *out, T]` built in
+/// (`None` where an output does not depend on the inputs).
+struct FirstOrder {
+    graph: OpGraph,
+    seeding: Seeding,
+    stacked: Vec<Option<ValueId>>,
+}
+
+fn first_order(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<FirstOrder, AdError> {
+    batch::check(g)?;
+    let mode = resolve_mode(g, sel, mode)?;
+    let seeding = Seeding::new(g, &sel.wrt)?;
     let mut out = g.clone();
-    let n = out.nodes.len();
-    let tans = seeding.jvp(&mut out, n, None)?;
-    let stacked = sel
-        .of
-        .iter()
-        .map(|&k| {
-            let y = g.outputs[k].1;
-            seeding.stacked(&mut out, tans[y], y)
-        })
-        .collect::<Result<_, _>>()?;
+    let stacked = if mode == Mode::Reverse {
+        reverse::stacked_jacobians(&mut out, sel, &seeding)?
+    } else {
+        let n = out.nodes.len();
+        let tans = seeding.jvp(&mut out, n, None)?;
+        sel.of
+            .iter()
+            .map(|&k| {
+                let y = g.outputs[k].1;
+                seeding.stacked(&mut out, tans[y], y)
+            })
+            .collect::<Result<_, _>>()?
+    };
     Ok(FirstOrder {
         graph: out,
         seeding,
         stacked,
-        mode: Mode::Forward,
     })
-}
-
-/// The mode `mode` resolves to for this selection: `Forward` or `Reverse`.
-pub fn resolve_mode(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<Mode, AdError> {
-    Ok(first_order(g, sel, mode)?.mode)
 }
 
 /// Add the `jacobian/<output>/<input>` outputs; per output, its name, stacked Jacobian and
@@ -373,7 +361,6 @@ pub fn jacobian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdE
         graph: mut out,
         seeding,
         stacked,
-        ..
     } = first_order(g, sel, mode)?;
     jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
     Ok(simplify::simplify(&out)?)
@@ -388,7 +375,6 @@ pub fn hessian(g: &OpGraph, sel: &Selection, mode: Mode) -> Result<OpGraph, AdEr
         graph: mut out,
         seeding,
         stacked,
-        ..
     } = first_order(g, sel, mode)?;
     let firsts = jacobian_outputs(g, &mut out, sel, &seeding, stacked)?;
     let n2 = out.nodes.len();

@@ -4,8 +4,8 @@
 //! stay in the JVP rules; this file only knows how each linear primitive moves cotangents.
 //!
 //! All selected outputs' elements are seeded together on a leading cotangent axis `O` (an
-//! identity of batch 1, so what depends only on it folds, like the forward seeds). A primitive
-//! without a transpose rule here is `Unsupported`, and the caller falls back to forward mode.
+//! identity of batch 1, so what depends only on it folds, like the forward seeds). Every
+//! linear primitive the JVP rules emit has a transpose rule here; any other is an error.
 
 use super::rules::{Rules, Tan};
 use super::{eye_block, propagate, sample_size, AdError, Seeding, Selection};

@@ -4,7 +4,7 @@ use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
 use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
 use keras2ov::opgraph::shape_fmt;
-use keras2ov::pipeline::{self, beside, Derivatives};
+use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 use keras2ov::{io, lower};
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ pub fn convert(
     batch: Option<usize>,
     deriv: &DerivOpts,
 ) -> Result<()> {
-    let out = output.unwrap_or_else(|| beside(model, "xml"));
+    let out = output.unwrap_or_else(|| model.with_extension("xml"));
     if out.extension().is_none_or(|e| e != "xml") {
         bail!(
             "{}: the output must be an .xml path (the .bin goes beside it)",
@@ -184,7 +184,7 @@ pub fn run(
     batch: Option<usize>,
     opts: &RunOpts,
 ) -> Result<()> {
-    let out = output.unwrap_or_else(|| beside(model, "npz"));
+    let out = output.unwrap_or_else(|| model.with_extension("npz"));
     if model.extension().is_some_and(|e| e == "xml") {
         if batch.is_some() {
             bail!("--batch applies when converting a .keras model; an .xml keeps its shapes");
@@ -202,7 +202,7 @@ pub fn jacobian(
     deriv: &DerivOpts,
     opts: &RunOpts,
 ) -> Result<()> {
-    let out = output.unwrap_or_else(|| beside(model, "derivatives.npz"));
+    let out = output.unwrap_or_else(|| model.with_extension("derivatives.npz"));
     run_keras(model, inputs, &out, None, &deriv.to_pipeline(), opts)
 }
 
@@ -260,7 +260,7 @@ fn common_batch(
 /// Compile `ir`, feed it the `--input` arrays (checked by name and shape), save every output.
 fn infer_and_save(
     model: &Path,
-    ir: &keras2ov::emit::Ir,
+    ir: &keras2ov::ir::Ir,
     inputs: &[String],
     out: &Path,
     opts: &RunOpts,

@@ -1,13 +1,22 @@
 //! keras2ov: Keras 3 `.keras` models to OpenVINO IR, with derivatives.
 //!
-//! Pipeline: `loader` (archive -> LayerGraph) -> `lower` (LayerGraph -> OpGraph of primitives)
-//! -> `emit` (OpGraph -> IR v11 xml/bin) -> `runtime` (OpenVINO). `interp` evaluates an OpGraph
-//! in f64 for tests.
+//! Stages, each depending only on those before it:
+//! - `xml`, `files`, `tensor`: shared vocabulary (XML text, file paths, dtypes and shapes);
+//! - `ir`: the IR v11 file format (layers, ports, weights);
+//! - `opgraph`: the graph of primitives; each primitive (`opgraph::prim`) carries all its
+//!   rules;
+//! - `interp`, `emit`, `autodiff` (and `opgraph::simplify`): passes that walk an OpGraph;
+//! - `layer_graph`, `loader`: a `.keras` archive parsed into a layer graph;
+//! - `lower`: layer graph -> OpGraph;
+//! - `runtime`: OpenVINO (the only module that touches it), `io`: arrays on disk;
+//! - `pipeline`, `sensitivity`: the stages chained for the command line.
 
 pub mod autodiff;
 pub mod emit;
+pub mod files;
 pub mod interp;
 pub mod io;
+pub mod ir;
 pub mod layer_graph;
 pub mod loader;
 pub mod lower;
@@ -15,3 +24,7 @@ pub mod opgraph;
 pub mod pipeline;
 pub mod runtime;
 pub mod sensitivity;
+pub mod tensor;
+#[cfg(test)]
+mod testing;
+pub mod xml;

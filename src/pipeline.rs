@@ -1,6 +1,7 @@
 //! The stages chained: the library entry points the CLI, tests and benches share.
 
-use crate::emit::{emit, EmitOptions, Ir};
+use crate::emit::{emit, EmitOptions};
+use crate::ir::Ir;
 use crate::layer_graph::LoadedModel;
 use crate::opgraph::OpGraph;
 use anyhow::{Context, Result};
@@ -86,9 +87,4 @@ pub fn convert_with(path: &Path, batch: Option<usize>, d: &Derivatives) -> Resul
     let graph = with_derivatives(&graph, d)
         .with_context(|| format!("cannot differentiate {}", path.display()))?;
     emit_graph(&graph, &loaded.model.name, batch)
-}
-
-/// `dir/model.keras` -> `dir/model.<ext>`.
-pub fn beside(model: &Path, ext: &str) -> std::path::PathBuf {
-    model.with_extension(ext)
 }

@@ -27,7 +27,7 @@ use openvino::{
 };
 use thiserror::Error;
 
-use crate::emit::Ir;
+use crate::ir::Ir;
 
 /// The OpenVINO release this project is built and tested against (`make setup` installs it).
 pub const OPENVINO_VERSION: &str = "2026.4.1";

@@ -7,14 +7,13 @@
 //! `[B, *out, *in]`) and `hessian/<output>/<input_a>/<input_b>` (`[B, *out, *in_a, *in_b]`).
 
 mod batch;
+pub(crate) mod reverse;
 #[cfg(test)]
-mod fd_tests;
-mod reverse;
-pub mod rules;
+mod tests;
 
-use crate::opgraph::{simplify, DType, GraphError, OpGraph, Tensor, ValueId};
+use crate::opgraph::prim::{Jvp, Tan};
+use crate::opgraph::{simplify, DType, GraphError, OpGraph, Primitive, Tensor, ValueId};
 use ndarray::ArrayD;
-use rules::{Rules, Tan};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -50,8 +49,8 @@ pub struct Selection {
 
 /// Resolve `--wrt` / `--of` names (default: every float input, every output).
 pub fn select(g: &OpGraph, wrt: &[String], of: &[String]) -> Result<Selection, AdError> {
-    let input_names: Vec<&str> = g.inputs.iter().map(|&p| g.input_name(p)).collect();
-    let output_names: Vec<&str> = g.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let input_names = g.input_names();
+    let output_names = g.output_names();
     let wrt_ids = if wrt.is_empty() {
         g.inputs
             .iter()
@@ -153,7 +152,11 @@ impl Seeding {
     /// depend on the seeded inputs.
     fn stacked(&self, g: &mut OpGraph, t: Tan, y: ValueId) -> Result<Option<ValueId>, AdError> {
         let Some(t) = t else { return Ok(None) };
-        let t = Rules { g: &mut *g }.full(t, y)?;
+        let t = Jvp {
+            g: &mut *g,
+            t_len: self.total,
+        }
+        .full(t, y)?;
         let mut perm: Vec<usize> = (1..=g.rank(y)).collect();
         perm.push(0);
         Ok(Some(g.transpose(t, perm)?))
@@ -202,13 +205,16 @@ fn propagate(
         if seeds.iter().any(|&(x, _)| x == id) || live.is_some_and(|l| !l[id]) {
             continue;
         }
-        let tin: Vec<Tan> = g.node(id).inputs.iter().map(|&i| tan[i]).collect();
+        let node = g.node(id);
+        let Some(p) = node.prim().cloned() else {
+            continue; // inputs and constants: seeded or zero
+        };
+        let tin: Vec<Tan> = node.inputs.iter().map(|&i| tan[i]).collect();
         if tin.iter().all(Option::is_none) {
             continue;
         }
-        let origin = g.origins.get(id).cloned().flatten();
-        g.set_origin(origin.as_deref());
-        tan[id] = Rules { g: &mut *g }.jvp(id, &tin, t_len)?;
+        g.set_origin(g.origin(id));
+        tan[id] = p.jvp(&mut Jvp { g: &mut *g, t_len }, id, &tin)?;
     }
     g.set_origin(None);
     Ok(tan)

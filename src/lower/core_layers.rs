@@ -2,7 +2,7 @@
 
 use super::activations;
 use super::call::{literal_tensor, LayerCall};
-use super::{in_layer, LResult};
+use super::LResult;
 use crate::opgraph::{OpGraph, Tensor, ValueId};
 use serde_json::Value;
 
@@ -31,12 +31,11 @@ pub fn dense(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         expected.push(("bias", vec![units]));
     }
     let w = lc.weights(&expected)?;
-    let e = in_layer(lc.layer);
     let kernel = g.constant(Tensor::F32(w[0].clone()));
-    let mut y = g.matmul(x, kernel).map_err(&e)?;
+    let mut y = g.matmul(x, kernel)?;
     if use_bias {
         let bias = g.constant(Tensor::F32(w[1].clone()));
-        y = g.add(y, bias).map_err(&e)?;
+        y = g.add(y, bias)?;
     }
     let act = lc.cfg("activation").cloned().unwrap_or(Value::Null);
     Ok(vec![activations::apply(g, lc, &act, y)?])
@@ -53,11 +52,10 @@ pub fn rescaling(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         }
     };
     let (scale, offset) = (constant("scale", 1.0)?, constant("offset", 0.0)?);
-    let e = in_layer(lc.layer);
     let s = g.constant(scale);
     let o = g.constant(offset);
-    let y = g.mul(x, s).map_err(&e)?;
-    Ok(vec![g.add(y, o).map_err(e)?])
+    let y = g.mul(x, s)?;
+    Ok(vec![g.add(y, o)?])
 }
 
 /// Tuples may be saved as `{"class_name": "__tuple__", "config": {"value": [...]}}`.

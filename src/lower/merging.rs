@@ -1,7 +1,7 @@
 //! Merge layers: Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot.
 
 use super::call::LayerCall;
-use super::{in_layer, LResult};
+use super::LResult;
 use crate::opgraph::{BinaryOp, GResult, OpGraph, ReduceOp, UnaryOp, ValueId};
 
 fn inputs(g: &OpGraph, lc: &LayerCall, min: usize) -> LResult<Vec<ValueId>> {
@@ -19,35 +19,36 @@ fn inputs(g: &OpGraph, lc: &LayerCall, min: usize) -> LResult<Vec<ValueId>> {
 pub fn concatenate(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let xs = inputs(g, lc, 1)?;
     let axis = lc.axis(lc.cfg_i64("axis")?.unwrap_or(-1), g.rank(xs[0]))?;
-    Ok(vec![g.concat(&xs, axis).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.concat(&xs, axis)?])
 }
 
-/// Add, Subtract, Multiply, Average, Maximum, Minimum: a left fold, as Keras' merge functions.
-pub fn elementwise(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
-    let class = lc.layer.class_name.as_str();
-    let xs = inputs(g, lc, if class == "Subtract" { 2 } else { 1 })?;
-    if class == "Subtract" && xs.len() != 2 {
-        return Err(lc.error("Subtract takes exactly 2 inputs"));
-    }
-    let op = match class {
-        "Add" | "Average" => BinaryOp::Add,
-        "Subtract" => BinaryOp::Sub,
-        "Multiply" => BinaryOp::Mul,
-        "Maximum" => BinaryOp::Max,
-        "Minimum" => BinaryOp::Min,
-        other => return Err(lc.error(format!("not a merge layer: {other}"))),
-    };
-    let e = in_layer(lc.layer);
+/// Add, Multiply, Maximum, Minimum: a left fold of `op`, as Keras' merge functions.
+pub fn fold(g: &mut OpGraph, lc: &LayerCall, op: BinaryOp) -> LResult<Vec<ValueId>> {
+    let xs = inputs(g, lc, 1)?;
+    Ok(vec![fold_values(g, op, &xs)?])
+}
+
+fn fold_values(g: &mut OpGraph, op: BinaryOp, xs: &[ValueId]) -> GResult<ValueId> {
     let mut y = xs[0];
     for &x in &xs[1..] {
-        y = g.binary(op, y, x).map_err(&e)?;
+        y = g.binary(op, y, x)?;
     }
-    if class == "Average" {
-        y = g
-            .binary_scalar(BinaryOp::Div, y, xs.len() as f32)
-            .map_err(&e)?;
+    Ok(y)
+}
+
+/// The sum divided by the number of inputs.
+pub fn average(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let xs = inputs(g, lc, 1)?;
+    let s = fold_values(g, BinaryOp::Add, &xs)?;
+    Ok(vec![g.binary_scalar(BinaryOp::Div, s, xs.len() as f32)?])
+}
+
+pub fn subtract(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let xs = inputs(g, lc, 2)?;
+    if xs.len() != 2 {
+        return Err(lc.error("Subtract takes exactly 2 inputs"));
     }
-    Ok(vec![y])
+    Ok(vec![g.sub(xs[0], xs[1])?])
 }
 
 /// `keras.layers.Dot`: optional L2 normalisation, then `batch_dot` as in
@@ -58,6 +59,9 @@ pub fn dot(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         return Err(lc.error("Dot takes exactly 2 inputs"));
     }
     let (r1, r2) = (g.rank(xs[0]) as i64, g.rank(xs[1]) as i64);
+    if r1 < 2 || r2 < 2 {
+        return Err(lc.error("Dot needs inputs of rank >= 2"));
+    }
     let axes = lc
         .cfg_ints("axes")?
         .ok_or_else(|| lc.error("config has no 'axes'"))?;
@@ -66,15 +70,12 @@ pub fn dot(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         [a, b] => (a.rem_euclid(r1), b.rem_euclid(r2)),
         _ => return Err(lc.error(format!("bad Dot axes {axes:?}"))),
     };
-    let e = in_layer(lc.layer);
     let (mut x, mut y) = (xs[0], xs[1]);
     if lc.cfg_bool("normalize", false)? {
-        x = l2_normalize(g, x, a0 as usize).map_err(&e)?;
-        y = l2_normalize(g, y, a1 as usize).map_err(&e)?;
+        x = l2_normalize(g, x, a0 as usize)?;
+        y = l2_normalize(g, y, a1 as usize)?;
     }
-    Ok(vec![
-        batch_dot(g, x, y, a0 as usize, a1 as usize).map_err(|m| lc.error(m))?
-    ])
+    Ok(vec![batch_dot(g, x, y, a0 as usize, a1 as usize)?])
 }
 
 /// `x * min(rsqrt(sum(x^2)), 1/eps)` with Keras' epsilon 1e-7.
@@ -89,63 +90,56 @@ fn l2_normalize(g: &mut OpGraph, x: ValueId, axis: usize) -> GResult<ValueId> {
 }
 
 /// Keras' `batch_dot` for ranks 2 and 3 (and higher, by squashing, as Keras does).
-fn batch_dot(
-    g: &mut OpGraph,
-    x: ValueId,
-    y: ValueId,
-    a0: usize,
-    a1: usize,
-) -> Result<ValueId, String> {
-    let s = |e: crate::opgraph::GraphError| e.0;
+fn batch_dot(g: &mut OpGraph, x: ValueId, y: ValueId, a0: usize, a1: usize) -> GResult<ValueId> {
     let (xr0, yr0) = (g.rank(x), g.rank(y));
     if xr0 < 2 || yr0 < 2 || a0 == 0 || a1 == 0 {
-        return Err("Dot needs rank >= 2 inputs and axes other than the batch axis".into());
+        return Err(g.error("Dot needs rank >= 2 inputs and axes other than the batch axis"));
     }
     let (mut x, mut y, mut a0) = (x, y, a0);
     if xr0 == 2 {
-        x = g.expand_dims(x, 1).map_err(s)?;
+        x = g.expand_dims(x, 1)?;
         a0 += 1;
     }
     if yr0 == 2 {
-        y = g.expand_dims(y, 2).map_err(s)?;
+        y = g.expand_dims(y, 2)?;
     }
     let (xr, yr) = (g.rank(x), g.rank(y));
     if a0 != xr - 1 {
         let mut p: Vec<usize> = (0..xr).collect();
         p.remove(a0);
         p.push(a0);
-        x = g.transpose(x, p).map_err(s)?;
+        x = g.transpose(x, p)?;
     }
     if a1 != 1 {
         let mut p: Vec<usize> = (0..yr).collect();
         p.remove(a1);
         p.insert(1, a1);
-        y = g.transpose(y, p).map_err(s)?;
+        y = g.transpose(y, p)?;
     }
     let (xs, ys) = (g.shape(x).clone(), g.shape(y).clone());
     let x_mid = xs[1..xr - 1].to_vec();
     let y_trail = ys[2..].to_vec();
     if xr > 3 {
         let mid: Option<usize> = x_mid.iter().copied().product();
-        x = g.reshape(x, vec![xs[0], mid, xs[xr - 1]]).map_err(s)?;
+        x = g.reshape(x, vec![xs[0], mid, xs[xr - 1]])?;
     }
     if yr > 3 {
         let trail: Option<usize> = y_trail.iter().copied().product();
-        y = g.reshape(y, vec![ys[0], ys[1], trail]).map_err(s)?;
+        y = g.reshape(y, vec![ys[0], ys[1], trail])?;
     }
-    let mut out = g.matmul(x, y).map_err(s)?;
+    let mut out = g.matmul(x, y)?;
     if xr > 3 || yr > 3 {
         let os = g.shape(out).clone();
         let mut shape = vec![os[0]];
         shape.extend(if xr > 3 { x_mid } else { vec![os[1]] });
         shape.extend(if yr > 3 { y_trail } else { vec![os[2]] });
-        out = g.reshape(out, shape).map_err(s)?;
+        out = g.reshape(out, shape)?;
     }
     if xr0 == 2 {
-        out = g.squeeze(out, &[1]).map_err(s)?;
+        out = g.squeeze(out, &[1])?;
     } else if yr0 == 2 {
         let last = g.rank(out) - 1;
-        out = g.squeeze(out, &[last]).map_err(s)?;
+        out = g.squeeze(out, &[last])?;
     }
     Ok(out)
 }

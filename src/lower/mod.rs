@@ -14,9 +14,10 @@ mod reshaping;
 pub use call::{LayerCall, Val};
 pub use registry::{supported_layers, supported_ops};
 
-use crate::layer_graph::{KerasModel, LayerNode, NodeKind, TensorRef};
-use crate::opgraph::{DType, GraphError, OpGraph, ValueId};
+use crate::layer_graph::{KerasModel, NodeKind, TensorRef};
+use crate::opgraph::{DType, GraphError, OpGraph, Origin, ValueId};
 use std::collections::HashMap;
+use std::sync::Arc;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -64,12 +65,17 @@ fn unsupported_message(items: &[Unsupported]) -> String {
 
 pub type LResult<T> = Result<T, LowerError>;
 
-/// Turn a graph error inside a layer's lowering into an error naming the layer.
-pub(crate) fn in_layer(layer: &LayerNode) -> impl Fn(GraphError) -> LowerError + '_ {
-    move |e| LowerError::Layer {
-        layer: layer.name.clone(),
-        class: layer.class_name.clone(),
-        msg: e.0,
+/// A graph error names the layer being lowered (the graph's current origin).
+impl From<GraphError> for LowerError {
+    fn from(e: GraphError) -> Self {
+        match e.origin {
+            Some(o) => LowerError::Layer {
+                layer: o.path.clone(),
+                class: o.class.clone(),
+                msg: e.msg,
+            },
+            None => LowerError::Model(e.msg),
+        }
     }
 }
 
@@ -168,7 +174,10 @@ fn lower_model(
                     })
             };
             let lc = LayerCall::resolve(layer, call, &lookup)?;
-            g.set_origin(Some(&format!("{prefix}{}", layer.name)));
+            g.set_origin(Some(Arc::new(Origin {
+                path: format!("{prefix}{}", layer.name),
+                class: layer.class_name.clone(),
+            })));
             let outs = match &layer.kind {
                 NodeKind::Model(inner) => {
                     let ins = lc.all_tensors();

@@ -3,7 +3,7 @@
 
 use super::call::{literal_tensor, LayerCall};
 use super::core_layers::unwrap_tuple;
-use super::{in_layer, LResult};
+use super::LResult;
 use crate::opgraph::{BinaryOp, OpGraph, ReduceOp, Tensor, UnaryOp, ValueId};
 use ndarray::{ArrayD, IxDyn};
 
@@ -56,15 +56,15 @@ pub fn batch_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Value
     if let Some(b) = beta {
         res = res + b;
     }
-    let e = in_layer(lc.layer);
     let inv_c = g.constant(along_axis(inv, axis, rank));
     let res_c = g.constant(along_axis(res, axis, rank));
-    let y = g.mul(x, inv_c).map_err(&e)?;
-    Ok(vec![g.add(y, res_c).map_err(e)?])
+    let y = g.mul(x, inv_c)?;
+    Ok(vec![g.add(y, res_c)?])
 }
 
-/// Mean and variance over `axes`, then `x * inv + (beta - mean * inv)` with
-/// `inv = gamma * rsqrt(var + eps)`; `rms_scaling` (deprecated) is `x * rsqrt(var + eps) * gamma`.
+/// `ops.layer_normalization`: `x * inv + (beta - mean * inv)` with `inv = gamma *
+/// rsqrt(var + eps)`, which is `mvn(x) * gamma + beta` (one MVN primitive);
+/// `rms_scaling` (deprecated) is `x * rsqrt(var + eps) * gamma`.
 pub fn layer_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let x = lc.input()?;
     let rank = g.rank(x);
@@ -104,41 +104,32 @@ pub fn layer_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Value
                 .expect("size checked"),
         )
     };
-    let e = in_layer(lc.layer);
-    let mean = g
-        .reduce(ReduceOp::Mean, x, axes.clone(), true)
-        .map_err(&e)?;
-    let centered = g.sub(x, mean).map_err(&e)?;
-    let sq = g.mul(centered, centered).map_err(&e)?;
-    let var = g
-        .reduce(ReduceOp::Mean, sq, axes.clone(), true)
-        .map_err(&e)?;
-    let ve = g
-        .binary_scalar(BinaryOp::Add, var, eps as f32)
-        .map_err(&e)?;
-    let sd = g.unary(UnaryOp::Sqrt, ve).map_err(&e)?;
-    let one = g.scalar(1.0);
-    let mut inv = g.div(one, sd).map_err(&e)?;
     if rms {
-        let mut y = g.mul(x, inv).map_err(&e)?;
+        // The deprecated option: x * rsqrt(var(x) + eps) * gamma (the centred variance, the
+        // input itself not centred).
+        let mean = g.reduce(ReduceOp::Mean, x, axes.clone(), true)?;
+        let centered = g.sub(x, mean)?;
+        let sq = g.mul(centered, centered)?;
+        let var = g.reduce(ReduceOp::Mean, sq, axes.clone(), true)?;
+        let ve = g.binary_scalar(BinaryOp::Add, var, eps as f32)?;
+        let sd = g.unary(UnaryOp::Sqrt, ve)?;
+        let mut y = g.div(x, sd)?;
         if !w.is_empty() {
             let gamma = g.constant(reshaped(w[0]));
-            y = g.mul(y, gamma).map_err(&e)?;
+            y = g.mul(y, gamma)?;
         }
         return Ok(vec![y]);
     }
+    let mut y = g.mvn(x, axes, eps as f32)?;
     if scale {
         let gamma = g.constant(reshaped(w[0]));
-        inv = g.mul(inv, gamma).map_err(&e)?;
+        y = g.mul(y, gamma)?;
     }
-    let mi = g.mul(mean, inv).map_err(&e)?;
-    let mut res = g.unary(UnaryOp::Neg, mi).map_err(&e)?;
     if center {
         let beta = g.constant(reshaped(w[w.len() - 1]));
-        res = g.add(res, beta).map_err(&e)?;
+        y = g.add(y, beta)?;
     }
-    let y = g.mul(x, inv).map_err(&e)?;
-    Ok(vec![g.add(y, res).map_err(e)?])
+    Ok(vec![y])
 }
 
 /// `(x - mean) / max(sqrt(var), 1e-7)` (or its inverse with `invert`), mean and variance from
@@ -203,15 +194,14 @@ pub fn normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         Tensor::F32(v) => Tensor::F32(v.mapv(|v| v.sqrt().max(1e-7))),
         Tensor::I64(_) => unreachable!("variance is f32"),
     };
-    let e = in_layer(lc.layer);
     let m = g.constant(mean_t);
     let s = g.constant(std);
     let y = if lc.cfg_bool("invert", false)? {
-        let t = g.mul(x, s).map_err(&e)?;
-        g.add(m, t).map_err(&e)?
+        let t = g.mul(x, s)?;
+        g.add(m, t)?
     } else {
-        let c = g.sub(x, m).map_err(&e)?;
-        g.div(c, s).map_err(&e)?
+        let c = g.sub(x, m)?;
+        g.div(c, s)?
     };
     Ok(vec![y])
 }

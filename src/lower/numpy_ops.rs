@@ -3,73 +3,44 @@
 
 use super::activations;
 use super::call::{LayerCall, Val};
-use super::{in_layer, LResult};
-use crate::opgraph::{BinaryOp, ClassifyOp, CompareOp, DType, OpGraph, ReduceOp, UnaryOp, ValueId};
+use super::LResult;
+use crate::opgraph::prim::F32;
+use crate::opgraph::{
+    Activation, BinaryOp, ClassifyOp, DType, GResult, OpGraph, ReduceOp, UnaryOp, ValueId,
+};
 use serde_json::Value;
 
-/// Element-wise one-input numpy ops.
-pub fn unary(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+/// An element-wise one-input numpy op: `f(x)`.
+pub fn map(
+    g: &mut OpGraph,
+    lc: &LayerCall,
+    f: fn(&mut OpGraph, ValueId) -> GResult<ValueId>,
+) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
-    let e = in_layer(lc.layer);
-    let u = |g: &mut OpGraph, op| g.unary(op, x).map_err(&e);
-    let y = match lc.layer.class_name.as_str() {
-        "Negative" => u(g, UnaryOp::Neg)?,
-        "Absolute" | "Abs" => u(g, UnaryOp::Abs)?,
-        "Square" => g.mul(x, x).map_err(&e)?,
-        "Sqrt" => u(g, UnaryOp::Sqrt)?,
-        "Exp" => u(g, UnaryOp::Exp)?,
-        "Log" => u(g, UnaryOp::Log)?,
-        // log10(x) = ln(x) * (1 / ln 10), the constant folded.
-        "Log10" => {
-            let l = u(g, UnaryOp::Log)?;
-            g.binary_scalar(BinaryOp::Mul, l, std::f64::consts::LOG10_E as f32)
-                .map_err(&e)?
-        }
-        "Log2" => {
-            let l = u(g, UnaryOp::Log)?;
-            g.binary_scalar(BinaryOp::Mul, l, std::f64::consts::LOG2_E as f32)
-                .map_err(&e)?
-        }
-        "Log1p" => {
-            let p = g.binary_scalar(BinaryOp::Add, x, 1.0).map_err(&e)?;
-            g.unary(UnaryOp::Log, p).map_err(&e)?
-        }
-        "Expm1" => activations::expm1(g, x).map_err(&e)?,
-        "Sin" => u(g, UnaryOp::Sin)?,
-        "Cos" => u(g, UnaryOp::Cos)?,
-        "Tan" => u(g, UnaryOp::Tan)?,
-        "Tanh" => u(g, UnaryOp::Tanh)?,
-        "Arctan" => u(g, UnaryOp::Atan)?,
-        "Sinh" => u(g, UnaryOp::Sinh)?,
-        "Cosh" => u(g, UnaryOp::Cosh)?,
-        other => return Err(lc.error(format!("not a unary op: {other}"))),
-    };
-    Ok(vec![y])
+    Ok(vec![f(g, x)?])
 }
 
-/// Element-wise two-input numpy ops (either side may be a literal).
-pub fn binary(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+/// An element-wise two-input numpy op, either side possibly a literal: `f(x1, x2)`.
+pub fn binary(
+    g: &mut OpGraph,
+    lc: &LayerCall,
+    f: fn(&mut OpGraph, ValueId, ValueId) -> GResult<ValueId>,
+) -> LResult<Vec<ValueId>> {
     let a = lc.tensor_arg(g, 0, "x1")?;
     let b = lc.tensor_arg(g, 1, "x2")?;
-    let e = in_layer(lc.layer);
-    let cmp = |g: &mut OpGraph, op| g.compare(op, a, b).map_err(&e);
-    let y = match lc.layer.class_name.as_str() {
-        "Add" => g.add(a, b),
-        "Subtract" => g.sub(a, b),
-        "Multiply" => g.mul(a, b),
-        "Divide" | "TrueDivide" => g.div(a, b),
-        "Power" => g.binary(BinaryOp::Pow, a, b),
-        "Maximum" => g.binary(BinaryOp::Max, a, b),
-        "Minimum" => g.binary(BinaryOp::Min, a, b),
-        "Greater" => return Ok(vec![cmp(g, CompareOp::Greater)?]),
-        "GreaterEqual" => return Ok(vec![cmp(g, CompareOp::GreaterEqual)?]),
-        "Less" => return Ok(vec![cmp(g, CompareOp::Less)?]),
-        "LessEqual" => return Ok(vec![cmp(g, CompareOp::LessEqual)?]),
-        "Equal" => return Ok(vec![cmp(g, CompareOp::Equal)?]),
-        other => return Err(lc.error(format!("not a binary op: {other}"))),
-    }
-    .map_err(&e)?;
-    Ok(vec![y])
+    Ok(vec![f(g, a, b)?])
+}
+
+/// `log(x) * k` (log10, log2).
+pub fn scaled_log(g: &mut OpGraph, x: ValueId, k: f64) -> GResult<ValueId> {
+    let l = g.unary(UnaryOp::Log, x)?;
+    g.binary_scalar(BinaryOp::Mul, l, k as f32)
+}
+
+/// `log(1 + x)`.
+pub fn log1p(g: &mut OpGraph, x: ValueId) -> GResult<ValueId> {
+    let p = g.binary_scalar(BinaryOp::Add, x, 1.0)?;
+    g.unary(UnaryOp::Log, p)
 }
 
 /// A config value, or the call argument of the same name.
@@ -104,14 +75,12 @@ fn param_axes(lc: &LayerCall, i: usize, key: &str, rank: usize) -> LResult<Optio
 /// `jnp.clip`: `minimum(maximum(x, x_min), x_max)`, either bound optional.
 pub fn clip(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
-    let e = in_layer(lc.layer);
-    let mut y = x;
-    if let Some(lo) = param_f64(lc, 1, "x_min")? {
-        y = g.binary_scalar(BinaryOp::Max, y, lo as f32).map_err(&e)?;
-    }
-    if let Some(hi) = param_f64(lc, 2, "x_max")? {
-        y = g.binary_scalar(BinaryOp::Min, y, hi as f32).map_err(&e)?;
-    }
+    let y = match (param_f64(lc, 1, "x_min")?, param_f64(lc, 2, "x_max")?) {
+        (Some(lo), Some(hi)) => activations::clip(g, x, lo, hi)?,
+        (Some(lo), None) => g.binary_scalar(BinaryOp::Max, x, lo as f32)?,
+        (None, Some(hi)) => g.binary_scalar(BinaryOp::Min, x, hi as f32)?,
+        (None, None) => x,
+    };
     Ok(vec![y])
 }
 
@@ -120,9 +89,8 @@ pub fn where_(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let c = lc.tensor_arg(g, 0, "condition")?;
     let a = lc.tensor_arg(g, 1, "x1")?;
     let b = lc.tensor_arg(g, 2, "x2")?;
-    let e = in_layer(lc.layer);
-    let c = g.convert(c, DType::Bool).map_err(&e)?;
-    Ok(vec![g.select(c, a, b).map_err(&e)?])
+    let c = g.convert(c, DType::Bool)?;
+    Ok(vec![g.select(c, a, b)?])
 }
 
 /// NaN, +inf and -inf replaced by the config's values; null infinities mean f32's largest and
@@ -132,16 +100,15 @@ pub fn nan_to_num(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let nan = param_f64(lc, 1, "nan")?.unwrap_or(0.0);
     let posinf = param_f64(lc, 2, "posinf")?.unwrap_or(f32::MAX as f64);
     let neginf = param_f64(lc, 3, "neginf")?.unwrap_or(f32::MIN as f64);
-    let e = in_layer(lc.layer);
     let mut y = x;
     for (op, v) in [
         (ClassifyOp::IsNan, nan),
         (ClassifyOp::IsPosInf, posinf),
         (ClassifyOp::IsNegInf, neginf),
     ] {
-        let hit = g.classify(op, y).map_err(&e)?;
+        let hit = g.classify(op, y)?;
         let c = g.scalar(v as f32);
-        y = g.select(hit, c, y).map_err(&e)?;
+        y = g.select(hit, c, y)?;
     }
     Ok(vec![y])
 }
@@ -150,25 +117,24 @@ pub fn nan_to_num(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
 pub fn matmul(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let mut a = lc.tensor_arg(g, 0, "x1")?;
     let mut b = lc.tensor_arg(g, 1, "x2")?;
-    let e = in_layer(lc.layer);
     let (ra, rb) = (g.rank(a), g.rank(b));
     if ra == 0 || rb == 0 {
         return Err(lc.error("matmul of a scalar"));
     }
     if ra == 1 {
-        a = g.expand_dims(a, 0).map_err(&e)?;
+        a = g.expand_dims(a, 0)?;
     }
     if rb == 1 {
-        b = g.expand_dims(b, 1).map_err(&e)?;
+        b = g.expand_dims(b, 1)?;
     }
-    let mut y = g.matmul(a, b).map_err(&e)?;
+    let mut y = g.matmul(a, b)?;
     if rb == 1 {
         let r = g.rank(y);
-        y = g.squeeze(y, &[r - 1]).map_err(&e)?;
+        y = g.squeeze(y, &[r - 1])?;
     }
     if ra == 1 {
         let r = g.rank(y);
-        y = g.squeeze(y, &[r - 2]).map_err(&e)?;
+        y = g.squeeze(y, &[r - 2])?;
     }
     Ok(vec![y])
 }
@@ -177,38 +143,33 @@ pub fn matmul(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
 pub fn outer(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let a = lc.tensor_arg(g, 0, "x1")?;
     let b = lc.tensor_arg(g, 1, "x2")?;
-    let e = in_layer(lc.layer);
     let flat = |g: &mut OpGraph, x: ValueId| {
         let n = crate::opgraph::num_elements(g.shape(x));
         g.reshape(x, vec![n])
     };
-    let fa = flat(g, a).map_err(&e)?;
-    let fb = flat(g, b).map_err(&e)?;
-    let col = g.expand_dims(fa, 1).map_err(&e)?;
-    let row = g.expand_dims(fb, 0).map_err(&e)?;
-    Ok(vec![g.mul(col, row).map_err(&e)?])
+    let fa = flat(g, a)?;
+    let fb = flat(g, b)?;
+    let col = g.expand_dims(fa, 1)?;
+    let row = g.expand_dims(fb, 0)?;
+    Ok(vec![g.mul(col, row)?])
 }
 
 /// Sum, Mean, Max, Min, Prod with `axis` (null: all axes) and `keepdims`; Max/Min `initial`.
-pub fn reduce(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+pub fn reduce(g: &mut OpGraph, lc: &LayerCall, op: ReduceOp) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
     let rank = g.rank(x);
     let axes = param_axes(lc, 1, "axis", rank)?.unwrap_or_else(|| (0..rank).collect());
     let keep = param(lc, 2, "keepdims")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let (op, initial_with) = match lc.layer.class_name.as_str() {
-        "Sum" => (ReduceOp::Sum, None),
-        "Mean" => (ReduceOp::Mean, None),
-        "Max" => (ReduceOp::Max, Some(BinaryOp::Max)),
-        "Min" => (ReduceOp::Min, Some(BinaryOp::Min)),
-        "Prod" => (ReduceOp::Prod, None),
-        other => return Err(lc.error(format!("not a reduction: {other}"))),
+    let initial_with = match op {
+        ReduceOp::Max => Some(BinaryOp::Max),
+        ReduceOp::Min => Some(BinaryOp::Min),
+        ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Prod => None,
     };
-    let e = in_layer(lc.layer);
-    let mut y = g.reduce(op, x, axes, keep).map_err(&e)?;
+    let mut y = g.reduce(op, x, axes, keep)?;
     if let (Some(bop), Some(init)) = (initial_with, param_f64(lc, 3, "initial")?) {
-        y = g.binary_scalar(bop, y, init as f32).map_err(&e)?;
+        y = g.binary_scalar(bop, y, init as f32)?;
     }
     Ok(vec![y])
 }
@@ -228,7 +189,7 @@ pub fn reshape(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     } else {
         super::reshaping::resolve_target(&[], &shape, &target).map_err(|m| lc.error(m))?
     };
-    Ok(vec![g.reshape(x, out).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.reshape(x, out)?])
 }
 
 /// Permute axes; null reverses them.
@@ -236,7 +197,7 @@ pub fn transpose(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
     let rank = g.rank(x);
     let perm = param_axes(lc, 1, "axes", rank)?.unwrap_or_else(|| (0..rank).rev().collect());
-    Ok(vec![g.transpose(x, perm).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.transpose(x, perm)?])
 }
 
 /// Insert size-1 axes; positions count in the output rank, as NumPy's.
@@ -255,7 +216,7 @@ pub fn expand_dims(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     for a in axes {
         shape.insert(a, Some(1));
     }
-    Ok(vec![g.reshape(x, shape).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.reshape(x, shape)?])
 }
 
 /// Remove the given size-1 axes, or every static size-1 axis when `axis` is null.
@@ -264,7 +225,7 @@ pub fn squeeze(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let rank = g.rank(x);
     let axes = param_axes(lc, 1, "axis", rank)?
         .unwrap_or_else(|| (0..rank).filter(|&i| g.shape(x)[i] == Some(1)).collect());
-    Ok(vec![g.squeeze(x, &axes).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.squeeze(x, &axes)?])
 }
 
 fn tensor_list(lc: &LayerCall) -> LResult<Vec<ValueId>> {
@@ -281,7 +242,7 @@ pub fn concatenate(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let axis = param(lc, 1, "axis").map_or(Some(0), |v| v.as_i64());
     let axis = axis.ok_or_else(|| lc.error("unsupported: concatenate with axis=None"))?;
     let axis = lc.axis(axis, g.rank(xs[0]))?;
-    Ok(vec![g.concat(&xs, axis).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.concat(&xs, axis)?])
 }
 
 /// `stack(xs, axis=0)`: each input gets a new axis, then they are concatenated along it.
@@ -289,13 +250,11 @@ pub fn stack(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let xs = tensor_list(lc)?;
     let axis = param(lc, 1, "axis").and_then(|v| v.as_i64()).unwrap_or(0);
     let axis = lc.axis(axis, g.rank(xs[0]) + 1)?;
-    let e = in_layer(lc.layer);
     let expanded = xs
         .iter()
         .map(|&x| g.expand_dims(x, axis))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&e)?;
-    Ok(vec![g.concat(&expanded, axis).map_err(&e)?])
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(vec![g.concat(&expanded, axis)?])
 }
 
 /// One entry of a `x[key]` index.
@@ -367,7 +326,6 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
             other => vec![other],
         })
         .collect();
-    let e = in_layer(lc.layer);
     // Walk the key over the input axes; `out_shape` lists kept input axes and new axes.
     let (mut y, mut axis) = (x, 0usize);
     let mut squeeze_axes = Vec::new();
@@ -382,9 +340,7 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
                 if k2 < 0 || k2 >= d {
                     return Err(lc.error(format!("index {k} out of range for axis of size {d}")));
                 }
-                y = g
-                    .slice(y, axis, k2 as usize, k2 as usize + 1, 1)
-                    .map_err(&e)?;
+                y = g.slice(y, axis, k2 as usize, k2 as usize + 1, 1)?;
                 squeeze_axes.push(axis);
                 axis += 1;
             }
@@ -397,11 +353,9 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
                     Some(d) => {
                         let (s, t, reversed) = slice_bounds(*start, *stop, step, d as i64);
                         if reversed {
-                            y = g.reverse(y, axis).map_err(&e)?;
+                            y = g.reverse(y, axis)?;
                         }
-                        y = g
-                            .slice(y, axis, s, t.max(s), step.unsigned_abs() as usize)
-                            .map_err(&e)?;
+                        y = g.slice(y, axis, s, t.max(s), step.unsigned_abs() as usize)?;
                     }
                     None if start.is_none() && stop.is_none() && step == 1 => {}
                     None => {
@@ -429,7 +383,7 @@ pub fn get_item(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
             None => Some(1),
         })
         .collect();
-    Ok(vec![g.reshape(y, target).map_err(&e)?])
+    Ok(vec![g.reshape(y, target)?])
 }
 
 /// NumPy's bounds of `start:stop:step` on an axis of size `d`, as a forward range
@@ -449,48 +403,44 @@ fn slice_bounds(start: Option<i64>, stop: Option<i64>, step: i64, d: i64) -> (us
     }
 }
 
-/// Activation ops from `keras.src.ops.nn`, with their config arguments.
-pub fn nn_activation(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+/// An activation op of `keras.src.ops.nn` without arguments: `keras.activations.<name>`.
+pub fn nn(g: &mut OpGraph, lc: &LayerCall, name: &str) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
-    let rank = g.rank(x);
-    let e = in_layer(lc.layer);
-    let axis = |lc: &LayerCall| -> LResult<usize> {
-        lc.axis(
-            param(lc, 1, "axis").and_then(|v| v.as_i64()).unwrap_or(-1),
-            rank,
-        )
-    };
-    let y = match lc.layer.class_name.as_str() {
-        "Relu" => activations::relu(g, x),
-        "Relu6" => activations::relu6(g, x),
-        "Sigmoid" => g.unary(UnaryOp::Sigmoid, x),
-        "Softplus" => g.unary(UnaryOp::SoftPlus, x),
-        "Softsign" => return Ok(vec![by_name(g, lc, "softsign", x)?]),
-        "Silu" => return Ok(vec![by_name(g, lc, "silu", x)?]),
-        "HardSigmoid" => activations::hard_sigmoid(g, x),
-        "HardSilu" => return Ok(vec![by_name(g, lc, "hard_silu", x)?]),
-        "Selu" => return Ok(vec![by_name(g, lc, "selu", x)?]),
-        "LeakyRelu" => {
-            activations::leaky_relu(g, x, param_f64(lc, 1, "negative_slope")?.unwrap_or(0.2))
-        }
-        "Elu" => activations::elu(g, x, param_f64(lc, 1, "alpha")?.unwrap_or(1.0)),
-        "Gelu" => {
-            let approx = param(lc, 1, "approximate")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(true);
-            activations::gelu(g, x, approx)
-        }
-        "Softmax" => activations::softmax(g, x, &[axis(lc)?]),
-        "LogSoftmax" => activations::log_softmax(g, x, &[axis(lc)?]),
-        other => return Err(lc.error(format!("not an activation op: {other}"))),
-    };
-    Ok(vec![y.map_err(&e)?])
+    Ok(vec![activations::by_name(g, lc, name, x)?])
 }
 
-fn by_name(g: &mut OpGraph, lc: &LayerCall, name: &str, x: ValueId) -> LResult<ValueId> {
-    activations::by_name(g, name, x)
-        .map_err(in_layer(lc.layer))?
-        .ok_or_else(|| lc.error(format!("unknown activation {name}")))
+/// `keras.ops.leaky_relu(x, negative_slope=0.2)`.
+pub fn leaky_relu(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.tensor_arg(g, 0, "x")?;
+    let slope = param_f64(lc, 1, "negative_slope")?.unwrap_or(0.2);
+    Ok(vec![
+        g.activation(Activation::LeakyRelu(F32(slope as f32)), x)?
+    ])
+}
+
+/// `keras.ops.elu(x, alpha=1.0)`.
+pub fn elu(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.tensor_arg(g, 0, "x")?;
+    let alpha = param_f64(lc, 1, "alpha")?.unwrap_or(1.0);
+    Ok(vec![g.activation(Activation::Elu(F32(alpha as f32)), x)?])
+}
+
+/// `keras.ops.gelu(x, approximate=True)`: the tanh form unless told otherwise.
+pub fn gelu(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.tensor_arg(g, 0, "x")?;
+    let approximate = param(lc, 1, "approximate")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    Ok(vec![g.activation(Activation::Gelu { approximate }, x)?])
+}
+
+/// `keras.ops.softmax` / `log_softmax` along `axis` (default -1).
+pub fn softmax(g: &mut OpGraph, lc: &LayerCall, log: bool) -> LResult<Vec<ValueId>> {
+    let x = lc.tensor_arg(g, 0, "x")?;
+    let rank = g.rank(x);
+    let axis = param(lc, 1, "axis").and_then(|v| v.as_i64()).unwrap_or(-1);
+    let axis = lc.axis(axis, rank)?;
+    Ok(vec![activations::softmax(g, x, &[axis], log)?])
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use super::call::LayerCall;
 use super::{activations, core_layers, merging, normalization, numpy_ops, reshaping};
 use super::{LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
-use crate::opgraph::{OpGraph, ValueId};
+use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
+use std::f64::consts::{LOG10_E, LOG2_E};
 
 type LowerFn = fn(&mut OpGraph, &LayerCall) -> LResult<Vec<ValueId>>;
 
@@ -21,11 +22,11 @@ const LAYERS: &[(&str, LowerFn)] = &[
     ("AlphaDropout", core_layers::identity),
     ("Rescaling", core_layers::rescaling),
     ("Activation", activations::activation_layer),
-    ("ReLU", activations::activation_layer),
-    ("LeakyReLU", activations::activation_layer),
-    ("PReLU", activations::activation_layer),
-    ("ELU", activations::activation_layer),
-    ("Softmax", activations::activation_layer),
+    ("ReLU", activations::relu_layer),
+    ("LeakyReLU", activations::leaky_relu_layer),
+    ("PReLU", activations::prelu_layer),
+    ("ELU", activations::elu_layer),
+    ("Softmax", activations::softmax_layer),
     ("BatchNormalization", normalization::batch_normalization),
     ("LayerNormalization", normalization::layer_normalization),
     ("Normalization", normalization::normalization),
@@ -34,58 +35,115 @@ const LAYERS: &[(&str, LowerFn)] = &[
     ("Permute", reshaping::permute),
     ("RepeatVector", reshaping::repeat_vector),
     ("Concatenate", merging::concatenate),
-    ("Add", merging::elementwise),
-    ("Subtract", merging::elementwise),
-    ("Multiply", merging::elementwise),
-    ("Average", merging::elementwise),
-    ("Maximum", merging::elementwise),
-    ("Minimum", merging::elementwise),
+    ("Add", |g, lc| merging::fold(g, lc, BinaryOp::Add)),
+    ("Subtract", merging::subtract),
+    ("Multiply", |g, lc| merging::fold(g, lc, BinaryOp::Mul)),
+    ("Average", merging::average),
+    ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max)),
+    ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min)),
     ("Dot", merging::dot),
 ];
 
 /// `keras.src.ops.*` operations, by class name.
 const OPS: &[(&str, LowerFn)] = &[
-    ("Add", numpy_ops::binary),
-    ("Subtract", numpy_ops::binary),
-    ("Multiply", numpy_ops::binary),
-    ("Divide", numpy_ops::binary),
-    ("TrueDivide", numpy_ops::binary),
-    ("Power", numpy_ops::binary),
-    ("Maximum", numpy_ops::binary),
-    ("Minimum", numpy_ops::binary),
-    ("Greater", numpy_ops::binary),
-    ("GreaterEqual", numpy_ops::binary),
-    ("Less", numpy_ops::binary),
-    ("LessEqual", numpy_ops::binary),
-    ("Equal", numpy_ops::binary),
-    ("Negative", numpy_ops::unary),
-    ("Absolute", numpy_ops::unary),
-    ("Abs", numpy_ops::unary),
-    ("Square", numpy_ops::unary),
-    ("Sqrt", numpy_ops::unary),
-    ("Exp", numpy_ops::unary),
-    ("Log", numpy_ops::unary),
-    ("Log10", numpy_ops::unary),
-    ("Log2", numpy_ops::unary),
-    ("Log1p", numpy_ops::unary),
-    ("Expm1", numpy_ops::unary),
-    ("Sin", numpy_ops::unary),
-    ("Cos", numpy_ops::unary),
-    ("Tan", numpy_ops::unary),
-    ("Tanh", numpy_ops::unary),
-    ("Arctan", numpy_ops::unary),
-    ("Sinh", numpy_ops::unary),
-    ("Cosh", numpy_ops::unary),
+    ("Add", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.add(a, b))
+    }),
+    ("Subtract", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.sub(a, b))
+    }),
+    ("Multiply", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.mul(a, b))
+    }),
+    ("Divide", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.div(a, b))
+    }),
+    ("TrueDivide", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.div(a, b))
+    }),
+    ("Power", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.binary(BinaryOp::Pow, a, b))
+    }),
+    ("Maximum", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.binary(BinaryOp::Max, a, b))
+    }),
+    ("Minimum", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.binary(BinaryOp::Min, a, b))
+    }),
+    ("Greater", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::Greater, a, b))
+    }),
+    ("GreaterEqual", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::GreaterEqual, a, b))
+    }),
+    ("Less", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::Less, a, b))
+    }),
+    ("LessEqual", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::LessEqual, a, b))
+    }),
+    ("Equal", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::Equal, a, b))
+    }),
+    ("Negative", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Neg, x))
+    }),
+    ("Absolute", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Abs, x))
+    }),
+    ("Abs", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Abs, x))
+    }),
+    ("Square", |g, lc| numpy_ops::map(g, lc, |g, x| g.mul(x, x))),
+    ("Sqrt", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Sqrt, x))
+    }),
+    ("Exp", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Exp, x))
+    }),
+    ("Log", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Log, x))
+    }),
+    // log10(x) = ln(x) * (1 / ln 10), the constant folded.
+    ("Log10", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| numpy_ops::scaled_log(g, x, LOG10_E))
+    }),
+    ("Log2", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| numpy_ops::scaled_log(g, x, LOG2_E))
+    }),
+    ("Log1p", |g, lc| numpy_ops::map(g, lc, numpy_ops::log1p)),
+    ("Expm1", |g, lc| numpy_ops::map(g, lc, |g, x| g.expm1(x))),
+    ("Sin", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Sin, x))
+    }),
+    ("Cos", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Cos, x))
+    }),
+    ("Tan", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Tan, x))
+    }),
+    ("Tanh", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Tanh, x))
+    }),
+    ("Arctan", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Atan, x))
+    }),
+    ("Sinh", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Sinh, x))
+    }),
+    ("Cosh", |g, lc| {
+        numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Cosh, x))
+    }),
     ("Clip", numpy_ops::clip),
     ("Where", numpy_ops::where_),
     ("Matmul", numpy_ops::matmul),
     ("Outer", numpy_ops::outer),
     ("NanToNum", numpy_ops::nan_to_num),
-    ("Sum", numpy_ops::reduce),
-    ("Mean", numpy_ops::reduce),
-    ("Max", numpy_ops::reduce),
-    ("Min", numpy_ops::reduce),
-    ("Prod", numpy_ops::reduce),
+    ("Sum", |g, lc| numpy_ops::reduce(g, lc, ReduceOp::Sum)),
+    ("Mean", |g, lc| numpy_ops::reduce(g, lc, ReduceOp::Mean)),
+    ("Max", |g, lc| numpy_ops::reduce(g, lc, ReduceOp::Max)),
+    ("Min", |g, lc| numpy_ops::reduce(g, lc, ReduceOp::Min)),
+    ("Prod", |g, lc| numpy_ops::reduce(g, lc, ReduceOp::Prod)),
     ("Reshape", numpy_ops::reshape),
     ("Transpose", numpy_ops::transpose),
     ("ExpandDims", numpy_ops::expand_dims),
@@ -93,20 +151,20 @@ const OPS: &[(&str, LowerFn)] = &[
     ("Concatenate", numpy_ops::concatenate),
     ("Stack", numpy_ops::stack),
     ("GetItem", numpy_ops::get_item),
-    ("Relu", numpy_ops::nn_activation),
-    ("Relu6", numpy_ops::nn_activation),
-    ("Sigmoid", numpy_ops::nn_activation),
-    ("Softplus", numpy_ops::nn_activation),
-    ("Softsign", numpy_ops::nn_activation),
-    ("Silu", numpy_ops::nn_activation),
-    ("HardSigmoid", numpy_ops::nn_activation),
-    ("HardSilu", numpy_ops::nn_activation),
-    ("Selu", numpy_ops::nn_activation),
-    ("LeakyRelu", numpy_ops::nn_activation),
-    ("Elu", numpy_ops::nn_activation),
-    ("Gelu", numpy_ops::nn_activation),
-    ("Softmax", numpy_ops::nn_activation),
-    ("LogSoftmax", numpy_ops::nn_activation),
+    ("Relu", |g, lc| numpy_ops::nn(g, lc, "relu")),
+    ("Relu6", |g, lc| numpy_ops::nn(g, lc, "relu6")),
+    ("Sigmoid", |g, lc| numpy_ops::nn(g, lc, "sigmoid")),
+    ("Softplus", |g, lc| numpy_ops::nn(g, lc, "softplus")),
+    ("Softsign", |g, lc| numpy_ops::nn(g, lc, "softsign")),
+    ("Silu", |g, lc| numpy_ops::nn(g, lc, "silu")),
+    ("HardSigmoid", |g, lc| numpy_ops::nn(g, lc, "hard_sigmoid")),
+    ("HardSilu", |g, lc| numpy_ops::nn(g, lc, "hard_silu")),
+    ("Selu", |g, lc| numpy_ops::nn(g, lc, "selu")),
+    ("LeakyRelu", numpy_ops::leaky_relu),
+    ("Elu", numpy_ops::elu),
+    ("Gelu", numpy_ops::gelu),
+    ("Softmax", |g, lc| numpy_ops::softmax(g, lc, false)),
+    ("LogSoftmax", |g, lc| numpy_ops::softmax(g, lc, true)),
 ];
 
 /// Built-in Keras classes live in `keras.*` modules; anything else is a custom class even

@@ -1,19 +1,18 @@
 //! Flatten, Reshape, Permute, RepeatVector.
 
 use super::call::LayerCall;
-use super::{in_layer, LResult};
+use super::LResult;
 use crate::opgraph::{OpGraph, Shape, ValueId};
 
 /// `[B, d1, ..., dn] -> [B, d1*...*dn]` (channels-first inputs are made channels-last first).
 pub fn flatten(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let mut x = lc.input()?;
-    let e = in_layer(lc.layer);
     let rank = g.rank(x);
     if lc.cfg("data_format").and_then(|v| v.as_str()) == Some("channels_first") && rank > 2 {
         let mut perm = vec![0];
         perm.extend(2..rank);
         perm.push(1);
-        x = g.transpose(x, perm).map_err(&e)?;
+        x = g.transpose(x, perm)?;
     }
     let shape = g.shape(x).clone();
     let rest: Option<usize> = shape[1..].iter().copied().product();
@@ -22,7 +21,7 @@ pub fn flatten(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         (Some(b), None) => vec![Some(b), None],
         (None, None) => return Err(lc.error("Flatten needs known non-batch dimensions")),
     };
-    Ok(vec![g.reshape(x, target).map_err(e)?])
+    Ok(vec![g.reshape(x, target)?])
 }
 
 /// `target_shape` excludes the batch axis and may hold one -1.
@@ -33,7 +32,7 @@ pub fn reshape(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         .ok_or_else(|| lc.error("config has no 'target_shape'"))?;
     let shape = g.shape(x).clone();
     let full = resolve_target(&shape[..1], &shape[1..], &target).map_err(|m| lc.error(m))?;
-    Ok(vec![g.reshape(x, full).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.reshape(x, full)?])
 }
 
 /// `prefix` followed by `target` (which may hold one -1, inferred from `rest`'s size).
@@ -71,7 +70,7 @@ pub fn permute(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         }
         perm.push(d as usize);
     }
-    Ok(vec![g.transpose(x, perm).map_err(in_layer(lc.layer))?])
+    Ok(vec![g.transpose(x, perm)?])
 }
 
 /// `[B, d] -> [B, n, d]`.
@@ -83,7 +82,6 @@ pub fn repeat_vector(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     if g.rank(x) != 2 {
         return Err(lc.error("RepeatVector needs a rank-2 input"));
     }
-    let e = in_layer(lc.layer);
-    let x3 = g.expand_dims(x, 1).map_err(&e)?;
-    Ok(vec![g.tile(x3, vec![1, n, 1]).map_err(e)?])
+    let x3 = g.expand_dims(x, 1)?;
+    Ok(vec![g.tile(x3, vec![1, n, 1])?])
 }

@@ -1,7 +1,9 @@
-//! Graph clean-up after building derivative graphs: constant folding, common subexpression
-//! elimination and dead node removal, so the graph grows with the model, not with `T`.
+//! Graph clean-up after building derivative graphs: each primitive's local simplifications,
+//! constant folding, common subexpression elimination and dead node removal, so the graph
+//! grows with the model, not with `T`.
 
-use super::{DType, GResult, Node, Op, OpGraph, Shape, Tensor, ValueId};
+use super::prim::{Prim, Primitive};
+use super::{DType, GResult, Kind, OpGraph, Tensor, ValueId};
 use std::collections::HashMap;
 
 /// Largest constant (in elements) that folding may create.
@@ -14,6 +16,13 @@ pub fn simplify(g: &OpGraph) -> GResult<OpGraph> {
     simplify_once(&simplify_once(g)?)
 }
 
+/// Identity of a node for CSE: constants by value, primitives by themselves and their inputs.
+#[derive(Hash, PartialEq, Eq)]
+enum Key {
+    Constant(DType, Vec<usize>, Vec<u8>),
+    Prim(Prim, Vec<ValueId>),
+}
+
 fn simplify_once(g: &OpGraph) -> GResult<OpGraph> {
     let live = g.live_nodes();
     let mut out = OpGraph::new();
@@ -21,41 +30,44 @@ fn simplify_once(g: &OpGraph) -> GResult<OpGraph> {
     let mut seen: HashMap<Key, ValueId> = HashMap::new();
     for &p in &g.inputs {
         let n = g.node(p);
-        let name = g.input_name(p).to_string();
-        map[p] = Some(out.parameter(&name, n.dtype, n.shape.clone()));
+        map[p] = Some(out.parameter(g.input_name(p), n.dtype, n.shape.clone()));
     }
     for (id, node) in g.nodes.iter().enumerate() {
         if !live[id] || map[id].is_some() {
             continue;
         }
-        out.set_origin(g.origins.get(id).cloned().flatten().as_deref());
+        out.set_origin(g.origin(id));
         let inputs: Vec<ValueId> = node
             .inputs
             .iter()
             .map(|&i| map[i].expect("inputs come first"))
             .collect();
-        let (op, inputs) = compose(&out, &node.op, inputs);
-        if let Some(same) = identity(&out, &op, &inputs, &node.shape) {
-            map[id] = Some(same);
-            continue;
-        }
-        let node = &Node {
-            op,
-            inputs: inputs.clone(),
-            dtype: node.dtype,
-            shape: node.shape.clone(),
-        };
-        let new = match fold(&out, node, &inputs) {
-            Some(t) => intern(&mut out, &mut seen, Key::constant(&t), |g| g.constant(t)),
-            None => {
-                let key = Key::node(&node.op, &inputs);
-                let n = Node {
-                    op: node.op.clone(),
-                    inputs,
-                    dtype: node.dtype,
-                    shape: node.shape.clone(),
-                };
-                intern(&mut out, &mut seen, key, |g| g.push_node(n))
+        let new = match &node.kind {
+            Kind::Input { .. } => unreachable!("inputs are mapped first"),
+            Kind::Constant(t) => intern_constant(&mut out, &mut seen, t.clone()),
+            // `apply` runs the primitive's own simplifications on the new inputs.
+            Kind::Prim(p) => {
+                let before = out.nodes.len();
+                let v = out.apply_rewriting(p.clone(), inputs)?;
+                if v < before {
+                    v // an existing value
+                } else if let Some(t) = fold(&out, v) {
+                    out.truncate(before);
+                    intern_constant(&mut out, &mut seen, t)
+                } else {
+                    let n = out.node(v);
+                    let key = Key::Prim(n.prim().expect("a primitive").clone(), n.inputs.clone());
+                    match seen.get(&key) {
+                        Some(&same) => {
+                            out.truncate(before);
+                            same
+                        }
+                        None => {
+                            seen.insert(key, v);
+                            v
+                        }
+                    }
+                }
             }
         };
         map[id] = Some(new);
@@ -67,84 +79,36 @@ fn simplify_once(g: &OpGraph) -> GResult<OpGraph> {
     Ok(out)
 }
 
-fn intern(
-    g: &mut OpGraph,
-    seen: &mut HashMap<Key, ValueId>,
-    key: Key,
-    make: impl FnOnce(&mut OpGraph) -> ValueId,
-) -> ValueId {
+fn intern_constant(g: &mut OpGraph, seen: &mut HashMap<Key, ValueId>, t: Tensor) -> ValueId {
+    let key = Key::Constant(t.dtype(), t.shape().to_vec(), t.to_le_bytes());
     if let Some(&v) = seen.get(&key) {
         return v;
     }
-    let v = make(g);
+    let v = g.constant(t);
     seen.insert(key, v);
     v
 }
 
-/// A transpose of a transpose, or a reshape of a reshape, as one op on the inner input (the
-/// derivative passes stack such pairs when they move axes in and out).
-fn compose(g: &OpGraph, op: &Op, inputs: Vec<ValueId>) -> (Op, Vec<ValueId>) {
-    let Some(&x) = inputs.first() else {
-        return (op.clone(), inputs);
-    };
-    match (op, &g.node(x).op) {
-        (Op::Transpose { perm: outer }, Op::Transpose { perm: inner }) => {
-            let perm = outer.iter().map(|&p| inner[p]).collect();
-            (Op::Transpose { perm }, g.node(x).inputs.clone())
-        }
-        (Op::Reshape { shape }, Op::Reshape { .. }) => (
-            Op::Reshape {
-                shape: shape.clone(),
-            },
-            g.node(x).inputs.clone(),
-        ),
-        _ => (op.clone(), inputs),
-    }
-}
-
-/// The input itself, when `op` leaves it as it is (an identity transpose or reshape).
-fn identity(g: &OpGraph, op: &Op, inputs: &[ValueId], shape: &Shape) -> Option<ValueId> {
-    match op {
-        Op::Transpose { perm } if perm.iter().enumerate().all(|(i, &p)| i == p) => Some(inputs[0]),
-        Op::Reshape { .. } if g.shape(inputs[0]) == shape => Some(inputs[0]),
-        _ => None,
-    }
-}
-
-/// The value of `node` when every input is a constant and the result is a small f32 tensor.
-fn fold(g: &OpGraph, node: &Node, inputs: &[ValueId]) -> Option<Tensor> {
-    if matches!(node.op, Op::Parameter { .. } | Op::Constant(_)) || node.dtype != DType::F32 {
+/// The value of node `v` when every input is a constant and the result is a small f32 tensor.
+fn fold(g: &OpGraph, v: ValueId) -> Option<Tensor> {
+    let node = g.node(v);
+    let p = node.prim()?;
+    if node.dtype != DType::F32 || node.inputs.is_empty() {
         return None;
     }
-    let consts: Vec<&Tensor> = inputs
+    let consts: Vec<&Tensor> = node
+        .inputs
         .iter()
         .map(|&i| g.as_constant(i))
         .collect::<Option<_>>()?;
-    let size: usize = node.shape.iter().copied().product::<Option<usize>>()?;
-    if size > FOLD_LIMIT || inputs.is_empty() {
+    let size = crate::tensor::num_elements(&node.shape)?;
+    if size > FOLD_LIMIT {
         return None;
     }
     let args: Vec<_> = consts.iter().map(|t| t.to_f64()).collect();
     let refs: Vec<_> = args.iter().collect();
-    let v = crate::interp::apply(node, &refs).ok()?;
-    Some(Tensor::F32(v.mapv(|x| x as f32)))
-}
-
-/// Identity of a node for CSE: constants by value, other ops by their form and inputs.
-#[derive(Hash, PartialEq, Eq)]
-enum Key {
-    Constant(DType, Vec<usize>, Vec<u8>),
-    Node(String, Vec<ValueId>),
-}
-
-impl Key {
-    fn constant(t: &Tensor) -> Key {
-        Key::Constant(t.dtype(), t.shape().to_vec(), t.to_le_bytes())
-    }
-
-    fn node(op: &Op, inputs: &[ValueId]) -> Key {
-        Key::Node(format!("{op:?}"), inputs.to_vec())
-    }
+    let value = p.eval(&refs).ok()?;
+    Some(Tensor::F32(value.mapv(|x| x as f32)))
 }
 
 #[cfg(test)]
@@ -166,13 +130,10 @@ mod tests {
         g.output("s", s);
         g.output("t", t2);
         let h = simplify(&g).unwrap();
-        let ops: Vec<String> = h.nodes.iter().map(|n| format!("{:?}", n.op)).collect();
+        let ops: Vec<String> = h.nodes.iter().map(|n| n.label()).collect();
         // x, the add, one reshape, one transpose [1, 2, 0].
         assert_eq!(h.nodes.len(), 4, "{ops:?}");
-        assert!(
-            ops.contains(&"Transpose { perm: [1, 2, 0] }".to_string()),
-            "{ops:?}"
-        );
+        assert!(ops.contains(&"Transpose [1, 2, 0]".to_string()), "{ops:?}");
         let xin = ndarray::Array::from_shape_fn(vec![2, 2, 3], |ix| {
             (ix[0] * 6 + ix[1] * 3 + ix[2]) as f64
         });

@@ -12,6 +12,7 @@ pub mod report_html;
 pub mod report_json;
 pub mod stats;
 
+use crate::opgraph::{OpGraph, ValueId};
 use crate::pipeline::{self, Derivatives};
 use crate::runtime::{Precision, Runtime};
 use anyhow::{anyhow, bail, Context, Result};
@@ -145,6 +146,341 @@ fn sample_shape(shape: &[Option<usize>], what: &str) -> Result<Vec<usize>> {
 
 type PerSample = Vec<(String, ArrayD<f32>)>;
 
+/// The model's inputs and the selected outputs, with the names differentiated.
+struct Plan {
+    inputs: Vec<InputSpec>,
+    outputs: Vec<InputSpec>,
+    wrt: Vec<String>,
+    of: Vec<String>,
+    /// Where each input starts within a data row.
+    offsets: Vec<usize>,
+    /// The differentiated inputs, as indices into `inputs`.
+    wrt_inputs: Vec<usize>,
+}
+
+impl Plan {
+    /// The `--wrt` / `--of` selection (defaults and name checks are `autodiff::select`'s).
+    fn new(graph: &OpGraph, opts: &Options) -> Result<Plan> {
+        let spec = |name: &str, v: ValueId, what: &str| -> Result<InputSpec> {
+            Ok(InputSpec {
+                name: name.to_string(),
+                shape: sample_shape(graph.shape(v), &format!("{what} '{name}'"))?,
+            })
+        };
+        let inputs: Vec<InputSpec> = graph
+            .inputs
+            .iter()
+            .map(|&p| spec(graph.input_name(p), p, "input"))
+            .collect::<Result<_>>()?;
+        let sel = crate::autodiff::select(graph, &opts.wrt, &opts.of)
+            .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;
+        let wrt: Vec<String> = sel
+            .wrt
+            .iter()
+            .map(|&p| graph.input_name(p).to_string())
+            .collect();
+        let of: Vec<String> = sel.of.iter().map(|&k| graph.outputs[k].0.clone()).collect();
+        let outputs = sel
+            .of
+            .iter()
+            .map(|&k| spec(&graph.outputs[k].0, graph.outputs[k].1, "output"))
+            .collect::<Result<_>>()?;
+        let mut offsets = Vec::new();
+        let mut off = 0;
+        for s in &inputs {
+            offsets.push(off);
+            off += s.size();
+        }
+        let wrt_inputs = (0..inputs.len())
+            .filter(|&k| wrt.contains(&inputs[k].name))
+            .collect();
+        Ok(Plan {
+            inputs,
+            outputs,
+            wrt,
+            of,
+            offsets,
+            wrt_inputs,
+        })
+    }
+
+    /// The features (elements of the differentiated inputs, in model input order), named
+    /// after the data columns or `--feature-names`, and the data column of each.
+    fn features(&self, columns: &[String], names: &[String]) -> Result<(Vec<Feature>, Vec<usize>)> {
+        let mut features = Vec::new();
+        let mut cols = Vec::new();
+        for &k in &self.wrt_inputs {
+            let s = &self.inputs[k];
+            for e in 0..s.size() {
+                let col = self.offsets[k] + e;
+                cols.push(col);
+                features.push(Feature {
+                    name: columns[col].clone(),
+                    input: s.name.clone(),
+                    index: e,
+                });
+            }
+        }
+        if !names.is_empty() {
+            let given: Vec<String> = names
+                .iter()
+                .flat_map(|n| n.split(','))
+                .map(|n| n.trim().to_string())
+                .collect();
+            if given.len() != features.len() {
+                let all: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
+                bail!(
+                    "--feature-names gives {} names, but there are {} features ({})",
+                    given.len(),
+                    features.len(),
+                    all.join(", ")
+                );
+            }
+            for (f, n) in features.iter_mut().zip(given) {
+                f.name = n;
+            }
+        }
+        Ok((features, cols))
+    }
+
+    /// The output components, in output order.
+    fn components(&self) -> Vec<Component> {
+        self.outputs
+            .iter()
+            .flat_map(|o| {
+                (0..o.size()).map(move |e| Component {
+                    name: o.element_name(e),
+                    output: o.name.clone(),
+                    index: e,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Where each value a row needs sits among the derivative model's outputs.
+struct Blocks {
+    /// Per selected output, its index among the results.
+    outputs: Vec<usize>,
+    /// Per (output, differentiated input), the Jacobian's index.
+    jacobians: Vec<usize>,
+    /// Per (output, input a, input b), the Hessian's index (with interactions).
+    hessians: Vec<usize>,
+    /// Per feature, (position among the differentiated inputs, element).
+    feature_at: Vec<(usize, usize)>,
+    /// Per component, (output, element).
+    component_at: Vec<(usize, usize)>,
+}
+
+impl Blocks {
+    fn locate(plan: &Plan, out_names: &[String], interactions: bool) -> Result<Blocks> {
+        let find = |name: &str| -> Result<usize> {
+            out_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| anyhow!("the derivative model has no output '{name}'"))
+        };
+        let names = |k: usize| plan.inputs[k].name.as_str();
+        let outputs = plan.of.iter().map(|o| find(o)).collect::<Result<_>>()?;
+        let mut jacobians = Vec::new();
+        let mut hessians = Vec::new();
+        for o in &plan.of {
+            for &k in &plan.wrt_inputs {
+                jacobians.push(find(&format!("jacobian/{o}/{}", names(k)))?);
+                if interactions {
+                    for &b in &plan.wrt_inputs {
+                        hessians.push(find(&format!("hessian/{o}/{}/{}", names(k), names(b)))?);
+                    }
+                }
+            }
+        }
+        let mut feature_at = Vec::new();
+        for (w, &k) in plan.wrt_inputs.iter().enumerate() {
+            feature_at.extend((0..plan.inputs[k].size()).map(|e| (w, e)));
+        }
+        let mut component_at = Vec::new();
+        for (o, s) in plan.outputs.iter().enumerate() {
+            component_at.extend((0..s.size()).map(|e| (o, e)));
+        }
+        Ok(Blocks {
+            outputs,
+            jacobians,
+            hessians,
+            feature_at,
+            component_at,
+        })
+    }
+}
+
+fn progress_bar(quiet: bool, total: Option<usize>) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (pb, style) = match total {
+        Some(n) => (
+            indicatif::ProgressBar::new(n as u64),
+            "{bar:40} {pos}/{len} rows  {rate}  ETA {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {pos} rows  {rate}  {elapsed}",
+        ),
+    };
+    if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
+        pb.set_style(s.with_key(
+            "rate",
+            |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} rows/s", st.per_sec());
+            },
+        ));
+    }
+    pb
+}
+
+/// Move the rows of `buf` (`n` rows of `width`) without NaN or infinity to the front;
+/// returns how many there are.
+fn keep_finite_rows(buf: &mut [f32], n: usize, width: usize) -> usize {
+    let mut kept = 0;
+    for r in 0..n {
+        let row = r * width..(r + 1) * width;
+        if buf[row.clone()].iter().all(|v| v.is_finite()) {
+            if kept != r {
+                buf.copy_within(row, kept * width);
+            }
+            kept += 1;
+        }
+    }
+    kept
+}
+
+/// One model input per entry, `[batch, *shape]`, cut out of the data rows.
+fn feeds(
+    plan: &Plan,
+    buf: &[f32],
+    batch: usize,
+    width: usize,
+) -> Result<Vec<(String, ArrayD<f32>)>> {
+    plan.inputs
+        .iter()
+        .zip(&plan.offsets)
+        .map(|(s, &off)| {
+            let mut data = Vec::with_capacity(batch * s.size());
+            for r in 0..batch {
+                let o = r * width + off;
+                data.extend_from_slice(&buf[o..o + s.size()]);
+            }
+            let mut shape = vec![batch];
+            shape.extend(&s.shape);
+            Ok((s.name.clone(), ArrayD::from_shape_vec(shape, data)?))
+        })
+        .collect()
+}
+
+/// The raw inputs and Jacobians of every row used, for `--per-sample`.
+struct PerSampleRows {
+    /// Per model input, then per Jacobian block, the rows' values.
+    columns: Vec<Vec<f32>>,
+}
+
+impl PerSampleRows {
+    fn push(&mut self, plan: &Plan, blocks: &Blocks, b: &Inference) {
+        let (results, buf, kept, width, batch) = (b.results, b.buf, b.kept, b.width, b.batch);
+        let n_in = plan.inputs.len();
+        for (k, s) in plan.inputs.iter().enumerate() {
+            for r in 0..kept {
+                let o = r * width + plan.offsets[k];
+                self.columns[k].extend_from_slice(&buf[o..o + s.size()]);
+            }
+        }
+        for (q, &ji) in blocks.jacobians.iter().enumerate() {
+            let a = flat(results, ji);
+            let per_row = a.len() / batch;
+            self.columns[n_in + q].extend_from_slice(&a[..kept * per_row]);
+        }
+    }
+
+    fn finish(self, plan: &Plan, rows: usize) -> Result<PerSample> {
+        let mut arrays = Vec::new();
+        let mut columns = self.columns.into_iter();
+        for s in &plan.inputs {
+            let mut shape = vec![rows];
+            shape.extend(&s.shape);
+            let data = columns.next().expect("one column per input");
+            arrays.push((s.name.clone(), ArrayD::from_shape_vec(shape, data)?));
+        }
+        for o in &plan.outputs {
+            for &k in &plan.wrt_inputs {
+                let x = &plan.inputs[k];
+                let mut shape = vec![rows];
+                shape.extend(&o.shape);
+                shape.extend(&x.shape);
+                let data = columns.next().expect("one column per Jacobian");
+                arrays.push((
+                    format!("jacobian/{}/{}", o.name, x.name),
+                    ArrayD::from_shape_vec(shape, data)?,
+                ));
+            }
+        }
+        Ok(arrays)
+    }
+}
+
+type Results = Vec<(String, ArrayD<f32>)>;
+
+/// One inference: the data rows fed (the first `kept` are real, the rest padding) and the
+/// model's results.
+struct Inference<'a> {
+    results: &'a Results,
+    buf: &'a [f32],
+    kept: usize,
+    width: usize,
+    batch: usize,
+}
+
+fn flat(results: &Results, k: usize) -> &[f32] {
+    results[k].1.as_slice().expect("standard layout")
+}
+
+/// Rows `0..kept` of one inference into the statistics: per row, the features, the outputs,
+/// the Jacobian (and the Hessian) in feature x component order.
+fn push_rows(
+    st: &mut SensitivityStats,
+    plan: &Plan,
+    blocks: &Blocks,
+    feature_cols: &[usize],
+    b: &Inference,
+) {
+    let (results, buf, kept, width) = (b.results, b.buf, b.kept, b.width);
+    let (nf, nc) = (blocks.feature_at.len(), blocks.component_at.len());
+    let nw = plan.wrt_inputs.len();
+    let interactions = !blocks.hessians.is_empty();
+    let (mut x, mut y, mut j) = (vec![0f32; nf], vec![0f32; nc], vec![0f32; nc * nf]);
+    let mut h = vec![0f32; if interactions { nc * nf * nf } else { 0 }];
+    let out_size = |o: usize| plan.outputs[o].size();
+    let in_size = |w: usize| plan.inputs[plan.wrt_inputs[w]].size();
+    for r in 0..kept {
+        for (f, &col) in feature_cols.iter().enumerate() {
+            x[f] = buf[r * width + col];
+        }
+        for (c, &(o, e)) in blocks.component_at.iter().enumerate() {
+            y[c] = flat(results, blocks.outputs[o])[r * out_size(o) + e];
+            for (f, &(w, ei)) in blocks.feature_at.iter().enumerate() {
+                let block = flat(results, blocks.jacobians[o * nw + w]);
+                j[c * nf + f] = block[(r * out_size(o) + e) * in_size(w) + ei];
+                if !interactions {
+                    continue;
+                }
+                for (fb, &(wb, eb)) in blocks.feature_at.iter().enumerate() {
+                    let block = flat(results, blocks.hessians[(o * nw + w) * nw + wb]);
+                    let at = (((r * out_size(o) + e) * in_size(w)) + ei) * in_size(wb) + eb;
+                    h[(c * nf + f) * nf + fb] = block[at];
+                }
+            }
+        }
+        st.push_row(&x, &y, &j, interactions.then_some(&h[..]));
+    }
+}
+
 /// Stream the data through the derivative model and gather the statistics.
 pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
     let start = Instant::now();
@@ -152,108 +488,13 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         bail!("--batch must be at least 1");
     }
     let (loaded, graph) = pipeline::load_graph(&opts.model)?;
-    let inputs: Vec<InputSpec> = graph
-        .inputs
-        .iter()
-        .map(|&p| {
-            let name = graph.input_name(p).to_string();
-            let shape = sample_shape(graph.shape(p), &format!("input '{name}'"))?;
-            Ok(InputSpec { name, shape })
-        })
-        .collect::<Result<_>>()?;
-    // Checks the names (an unknown one is an error listing the valid ones).
-    crate::autodiff::select(&graph, &opts.wrt, &opts.of)
-        .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;
-    let wrt: Vec<String> = if opts.wrt.is_empty() {
-        graph
-            .inputs
-            .iter()
-            .filter(|&&p| graph.dtype(p) == crate::opgraph::DType::F32)
-            .map(|&p| graph.input_name(p).to_string())
-            .collect()
-    } else {
-        opts.wrt.clone()
-    };
-    let of: Vec<String> = if opts.of.is_empty() {
-        graph.outputs.iter().map(|(n, _)| n.clone()).collect()
-    } else {
-        opts.of.clone()
-    };
-    let outputs: Vec<InputSpec> = of
-        .iter()
-        .map(|name| {
-            let (_, v) = graph
-                .outputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .expect("selected output");
-            Ok(InputSpec {
-                name: name.clone(),
-                shape: sample_shape(graph.shape(*v), &format!("output '{name}'"))?,
-            })
-        })
-        .collect::<Result<_>>()?;
-
-    let mut dataset = DataSet::open(&opts.data, &inputs, &opts.columns)?;
+    let plan = Plan::new(&graph, opts)?;
+    let mut dataset = DataSet::open(&opts.data, &plan.inputs, &opts.columns)?;
     if dataset.total == Some(0) {
         bail!("{}: the data set has no rows", opts.data.display());
     }
-
-    // Features: the elements of the differentiated inputs, in model input order.
-    let mut offsets = Vec::new();
-    let mut off = 0;
-    for s in &inputs {
-        offsets.push(off);
-        off += s.size();
-    }
-    let mut features = Vec::new();
-    let mut feature_cols = Vec::new();
-    for (k, s) in inputs.iter().enumerate() {
-        if wrt.contains(&s.name) {
-            for e in 0..s.size() {
-                feature_cols.push(offsets[k] + e);
-                features.push(Feature {
-                    name: dataset.column_names[offsets[k] + e].clone(),
-                    input: s.name.clone(),
-                    index: e,
-                });
-            }
-        }
-    }
-    if !opts.feature_names.is_empty() {
-        let given: Vec<String> = opts
-            .feature_names
-            .iter()
-            .flat_map(|n| n.split(','))
-            .map(|n| n.trim().to_string())
-            .collect();
-        if given.len() != features.len() {
-            bail!(
-                "--feature-names gives {} names, but there are {} features ({})",
-                given.len(),
-                features.len(),
-                features
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        for (f, n) in features.iter_mut().zip(given) {
-            f.name = n;
-        }
-    }
-    let components: Vec<Component> = outputs
-        .iter()
-        .flat_map(|o| {
-            (0..o.size()).map(move |e| Component {
-                name: o.element_name(e),
-                output: o.name.clone(),
-                index: e,
-            })
-        })
-        .collect();
-    let (nf, nc) = (features.len(), components.len());
+    let (features, feature_cols) = plan.features(&dataset.column_names, &opts.feature_names)?;
+    let components = plan.components();
 
     let batch = match dataset.total {
         Some(n) => opts.batch.min(n),
@@ -262,8 +503,8 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
     let d = Derivatives {
         jacobian: true,
         hessian: opts.interactions,
-        wrt: wrt.clone(),
-        of: of.clone(),
+        wrt: plan.wrt.clone(),
+        of: plan.of.clone(),
         mode: opts.mode,
     };
     let dgraph = pipeline::with_derivatives(&graph, &d)
@@ -274,89 +515,21 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         .compile(&ir)
         .with_context(|| format!("compiling {}", opts.model.display()))?;
     let out_names: Vec<String> = compiled.outputs().iter().map(|t| t.name.clone()).collect();
-    let find = |name: &str| -> Result<usize> {
-        out_names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| anyhow!("the derivative model has no output '{name}'"))
-    };
-    // For each (output, wrt input) pair, the index of the Jacobian among the results.
-    let wrt_inputs: Vec<usize> = (0..inputs.len())
-        .filter(|&k| wrt.contains(&inputs[k].name))
-        .collect();
-    let out_idx: Vec<usize> = of.iter().map(|o| find(o)).collect::<Result<_>>()?;
-    let mut jac_idx = Vec::new();
-    for o in &of {
-        for &k in &wrt_inputs {
-            jac_idx.push(find(&format!("jacobian/{o}/{}", inputs[k].name))?);
-        }
-    }
-    let mut hess_idx = Vec::new();
-    if opts.interactions {
-        for o in &of {
-            for &a in &wrt_inputs {
-                for &b in &wrt_inputs {
-                    hess_idx.push(find(&format!(
-                        "hessian/{o}/{}/{}",
-                        inputs[a].name, inputs[b].name
-                    ))?);
-                }
-            }
-        }
-    }
-    // Where each feature's column sits within its input, and each component within its output.
-    let feat_in: Vec<(usize, usize)> = {
-        let mut v = Vec::new();
-        for (w, &k) in wrt_inputs.iter().enumerate() {
-            for e in 0..inputs[k].size() {
-                v.push((w, e));
-            }
-        }
-        v
-    };
-    let comp_out: Vec<(usize, usize)> = {
-        let mut v = Vec::new();
-        for (o, s) in outputs.iter().enumerate() {
-            for e in 0..s.size() {
-                v.push((o, e));
-            }
-        }
-        v
-    };
+    let blocks = Blocks::locate(&plan, &out_names, opts.interactions)?;
 
-    let progress = if opts.quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let style = match dataset.total {
-            Some(_) => "{bar:40} {pos}/{len} rows  {rate}  ETA {eta}",
-            None => "{spinner} {pos} rows  {rate}  {elapsed}",
-        };
-        let pb = match dataset.total {
-            Some(n) => indicatif::ProgressBar::new(n as u64),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
-            pb.set_style(s.with_key(
-                "rate",
-                |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0} rows/s", st.per_sec());
-                },
-            ));
-        }
-        pb
-    };
-
-    let mut st = SensitivityStats::new(nc, nf, opts.interactions, SAMPLE_ROWS);
+    let progress = progress_bar(opts.quiet, dataset.total);
+    let mut st = SensitivityStats::new(
+        components.len(),
+        features.len(),
+        opts.interactions,
+        SAMPLE_ROWS,
+    );
     let width = dataset.width;
-    let mut rows_read = 0u64;
-    let mut rows_skipped = 0u64;
+    let (mut rows_read, mut rows_skipped) = (0u64, 0u64);
     let mut buf: Vec<f32> = Vec::with_capacity(batch * width);
-    let mut per_sample: Option<Vec<Vec<f32>>> = opts
-        .per_sample
-        .as_ref()
-        .map(|_| vec![Vec::new(); inputs.len() + jac_idx.len()]);
-    let (mut x, mut y, mut j) = (vec![0f32; nf], vec![0f32; nc], vec![0f32; nc * nf]);
-    let mut h = vec![0f32; if opts.interactions { nc * nf * nf } else { 0 }];
+    let mut per_sample = opts.per_sample.as_ref().map(|_| PerSampleRows {
+        columns: vec![Vec::new(); plan.inputs.len() + blocks.jacobians.len()],
+    });
     loop {
         buf.clear();
         let n = dataset.read_rows(batch, &mut buf)?;
@@ -365,19 +538,8 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         }
         rows_read += n as u64;
         progress.inc(n as u64);
-        // Keep the finite rows, compacted.
-        let mut kept = 0;
-        for r in 0..n {
-            let row = r * width..(r + 1) * width;
-            if buf[row.clone()].iter().all(|v| v.is_finite()) {
-                if kept != r {
-                    buf.copy_within(row, kept * width);
-                }
-                kept += 1;
-            } else {
-                rows_skipped += 1;
-            }
-        }
+        let kept = keep_finite_rows(&mut buf, n, width);
+        rows_skipped += (n - kept) as u64;
         if kept == 0 {
             continue;
         }
@@ -386,64 +548,19 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         for _ in kept..batch {
             buf.extend_from_within(0..width);
         }
-        let feeds: Vec<(String, ArrayD<f32>)> = inputs
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                let mut data = Vec::with_capacity(batch * s.size());
-                for r in 0..batch {
-                    let o = r * width + offsets[k];
-                    data.extend_from_slice(&buf[o..o + s.size()]);
-                }
-                let mut shape = vec![batch];
-                shape.extend(&s.shape);
-                Ok((s.name.clone(), ArrayD::from_shape_vec(shape, data)?))
-            })
-            .collect::<Result<_>>()?;
-        let results = compiled.request().infer(&feeds)?;
-        let flat = |k: usize| -> &[f32] { results[k].1.as_slice().expect("standard layout") };
-        for r in 0..kept {
-            for (f, &col) in feature_cols.iter().enumerate() {
-                x[f] = buf[r * width + col];
-            }
-            for (c, &(o, e)) in comp_out.iter().enumerate() {
-                y[c] = flat(out_idx[o])[r * outputs[o].size() + e];
-            }
-            for (c, &(o, eo)) in comp_out.iter().enumerate() {
-                for (f, &(w, ei)) in feat_in.iter().enumerate() {
-                    let isz = inputs[wrt_inputs[w]].size();
-                    let block = flat(jac_idx[o * wrt_inputs.len() + w]);
-                    j[c * nf + f] = block[(r * outputs[o].size() + eo) * isz + ei];
-                }
-            }
-            if opts.interactions {
-                let nw = wrt_inputs.len();
-                for (c, &(o, eo)) in comp_out.iter().enumerate() {
-                    for (fa, &(wa, ea)) in feat_in.iter().enumerate() {
-                        for (fb, &(wb, eb)) in feat_in.iter().enumerate() {
-                            let sa = inputs[wrt_inputs[wa]].size();
-                            let sb = inputs[wrt_inputs[wb]].size();
-                            let block = flat(hess_idx[(o * nw + wa) * nw + wb]);
-                            let at = (((r * outputs[o].size() + eo) * sa) + ea) * sb + eb;
-                            h[(c * nf + fa) * nf + fb] = block[at];
-                        }
-                    }
-                }
-            }
-            st.push_row(&x, &y, &j, opts.interactions.then_some(&h[..]));
-        }
+        let results = compiled
+            .request()
+            .infer(&feeds(&plan, &buf, batch, width)?)?;
+        let inference = Inference {
+            results: &results,
+            buf: &buf,
+            kept,
+            width,
+            batch,
+        };
+        push_rows(&mut st, &plan, &blocks, &feature_cols, &inference);
         if let Some(ps) = per_sample.as_mut() {
-            for (k, s) in inputs.iter().enumerate() {
-                for r in 0..kept {
-                    let o = r * width + offsets[k];
-                    ps[k].extend_from_slice(&buf[o..o + s.size()]);
-                }
-            }
-            for (q, &ji) in jac_idx.iter().enumerate() {
-                let a = flat(ji);
-                let per_row = a.len() / batch;
-                ps[inputs.len() + q].extend_from_slice(&a[..kept * per_row]);
-            }
+            ps.push(&plan, &blocks, &inference);
         }
     }
     progress.finish_and_clear();
@@ -457,39 +574,16 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
             opts.data.display()
         );
     }
-    let per_sample = match per_sample {
-        None => None,
-        Some(ps) => {
-            let mut arrays = Vec::new();
-            for (s, data) in inputs.iter().zip(&ps) {
-                let mut shape = vec![used as usize];
-                shape.extend(&s.shape);
-                arrays.push((s.name.clone(), ArrayD::from_shape_vec(shape, data.clone())?));
-            }
-            let mut q = 0;
-            for o in &outputs {
-                for &k in &wrt_inputs {
-                    let mut shape = vec![used as usize];
-                    shape.extend(&o.shape);
-                    shape.extend(&inputs[k].shape);
-                    let data = ps[inputs.len() + q].clone();
-                    arrays.push((
-                        format!("jacobian/{}/{}", o.name, inputs[k].name),
-                        ArrayD::from_shape_vec(shape, data)?,
-                    ));
-                    q += 1;
-                }
-            }
-            Some(arrays)
-        }
-    };
+    let per_sample = per_sample
+        .map(|ps| ps.finish(&plan, used as usize))
+        .transpose()?;
     let analysis = Analysis {
         model: opts.model.clone(),
         data: opts.data.clone(),
-        inputs,
-        outputs,
-        wrt,
-        of,
+        inputs: plan.inputs,
+        outputs: plan.outputs,
+        wrt: plan.wrt,
+        of: plan.of,
         features,
         components,
         rows_read,
@@ -506,20 +600,17 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
 /// Write `files` into a fresh temporary directory beside `out` and rename it to `out` at the
 /// end. An existing `out` is replaced only if it is empty or holds an earlier report.
 pub fn write_dir(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::files::parent_dir(out);
     let name = out
         .file_name()
         .ok_or_else(|| anyhow!("-o {}: not a directory name", out.display()))?
         .to_string_lossy()
         .into_owned();
-    std::fs::create_dir_all(&parent)
+    std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create directory {}", parent.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.tmp-"))
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     for (file, bytes) in files {
         std::fs::write(tmp.path().join(file), bytes)
@@ -535,7 +626,7 @@ pub fn write_dir(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
             // Move the earlier report aside (removed when `old` drops).
             let aside = tempfile::Builder::new()
                 .prefix(&format!(".{name}.old-"))
-                .tempdir_in(&parent)?;
+                .tempdir_in(parent)?;
             std::fs::rename(out, aside.path().join("report"))
                 .with_context(|| format!("cannot replace {}", out.display()))?;
             old = Some(aside);

@@ -20,7 +20,7 @@ const VERMILLION: &str = "#D55E00";
 
 /// Text and attribute values escaped for (X)HTML: the IR writer's XML escaping.
 pub fn esc(s: &str) -> String {
-    crate::emit::xml::escape_attr(s)
+    crate::xml::escape_attr(s)
 }
 
 /// A number in at most 4 significant digits.

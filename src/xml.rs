@@ -1,4 +1,4 @@
-//! Minimal XML text helpers for the IR writer.
+//! Minimal XML text helpers: the IR writer and the HTML report share them.
 
 use std::fmt::Write;
 
@@ -39,6 +39,12 @@ pub fn has_unrepresentable_chars(s: &str) -> bool {
 pub struct XmlWriter {
     pub out: String,
     depth: usize,
+}
+
+impl Default for XmlWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl XmlWriter {

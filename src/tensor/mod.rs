@@ -1,4 +1,10 @@
-//! Constant tensors held by the graph.
+//! Element types, constant tensors and shapes: the vocabulary every stage shares.
+
+mod shape;
+
+pub use shape::{
+    broadcast_shapes, fmt as shape_fmt, infer_unknown, num_elements, static_product, Dim, Shape,
+};
 
 use ndarray::{ArrayD, IxDyn};
 
@@ -18,6 +24,15 @@ impl DType {
             DType::Bool => "boolean",
         }
     }
+
+    /// OpenVINO port precision name.
+    pub fn ov_precision(self) -> &'static str {
+        match self {
+            DType::F32 => "FP32",
+            DType::I64 => "I64",
+            DType::Bool => "BOOL",
+        }
+    }
 }
 
 /// A constant: f32 data (weights, literals) or i64 data (indices).
@@ -30,6 +45,11 @@ pub enum Tensor {
 impl Tensor {
     pub fn scalar(v: f32) -> Self {
         Tensor::F32(ArrayD::from_elem(IxDyn(&[]), v))
+    }
+
+    /// A rank-1 i64 tensor (shapes, axes, permutations).
+    pub fn i64s(values: &[i64]) -> Self {
+        Tensor::I64(ndarray::Array1::from(values.to_vec()).into_dyn())
     }
 
     pub fn dtype(&self) -> DType {

@@ -4,7 +4,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use crate::opgraph::DType;
+use crate::tensor::DType;
 
 /// Offsets of blobs of at least this many bytes are aligned to it (kind to mmap and SIMD
 /// loads); smaller blobs (shapes, axes, scalars) only to 8 bytes, the widest element.

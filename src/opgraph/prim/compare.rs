@@ -1,0 +1,80 @@
+//! Element-wise comparisons: f32 x f32 -> bool, NumPy broadcasting. Piecewise constant, so
+//! their tangent is zero.
+
+use super::values::{bool01, zip2};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use crate::ir::{numpy_broadcast, LayerCx, PortRef};
+use crate::opgraph::{broadcast_shapes, DType, GResult, OpGraph, Shape, ValueId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CompareOp {
+    Greater,
+    GreaterEqual,
+    Less,
+    LessEqual,
+    Equal,
+}
+
+impl CompareOp {
+    pub fn apply(self, a: f64, b: f64) -> bool {
+        match self {
+            CompareOp::Greater => a > b,
+            CompareOp::GreaterEqual => a >= b,
+            CompareOp::Less => a < b,
+            CompareOp::LessEqual => a <= b,
+            CompareOp::Equal => a == b,
+        }
+    }
+}
+
+impl Primitive for CompareOp {
+    fn label(&self) -> String {
+        format!("{self:?}")
+    }
+
+    fn arity(&self) -> Arity {
+        Arity::Exactly(2)
+    }
+
+    fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
+        expect_f32(ins, &self.label())?;
+        Ok((DType::Bool, broadcast_shapes(ins[0].1, ins[1].1)?))
+    }
+
+    fn eval(&self, args: &[&Array]) -> Result<Array, String> {
+        zip2(args[0], args[1], |a, b| bool01(self.apply(a, b)))
+    }
+
+    fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
+        let ty = match self {
+            CompareOp::Greater => "Greater",
+            CompareOp::GreaterEqual => "GreaterEqual",
+            CompareOp::Less => "Less",
+            CompareOp::LessEqual => "LessEqual",
+            CompareOp::Equal => "Equal",
+        };
+        cx.op(ty, "opset1", numpy_broadcast(), ins)
+    }
+
+    fn jvp(&self, _cx: &mut Jvp, _y: ValueId, _tin: &[Tan]) -> GResult<Tan> {
+        Ok(None)
+    }
+
+    fn transpose(
+        &self,
+        _cx: &mut Lin,
+        _y: ValueId,
+        _ct: ValueId,
+        _linear: &[bool],
+    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
+        Ok(None)
+    }
+
+    fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
+        b.elementwise()
+    }
+
+    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
+        None
+    }
+}

@@ -1,0 +1,117 @@
+//! Strided slice along one axis: `start..stop` by `step` (> 0), within the static dimension.
+
+use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use crate::ir::{LayerCx, PortRef};
+use crate::opgraph::{DType, GResult, OpGraph, Shape, Tensor, ValueId};
+use super::inverse_perm;
+use ndarray::{ArrayD, Axis, IxDyn};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Slice {
+    pub axis: usize,
+    pub start: usize,
+    pub stop: usize,
+    pub step: usize,
+}
+
+impl Primitive for Slice {
+    fn label(&self) -> String {
+        format!(
+            "Slice {}:{}:{} on axis {}",
+            self.start, self.stop, self.step, self.axis
+        )
+    }
+
+    fn arity(&self) -> Arity {
+        Arity::Exactly(1)
+    }
+
+    fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
+        let (dtype, from) = ins[0];
+        check_axis(self.axis, from.len(), "Slice")?;
+        if self.step == 0 || self.stop < self.start {
+            return Err("empty or backwards bounds".into());
+        }
+        if let Some(d) = from[self.axis] {
+            if self.stop > d {
+                return Err(format!("stop {} beyond dimension {d}", self.stop));
+            }
+        }
+        let mut shape = from.clone();
+        shape[self.axis] = Some((self.stop - self.start).div_ceil(self.step));
+        Ok((dtype, shape))
+    }
+
+    fn eval(&self, args: &[&Array]) -> Result<Array, String> {
+        let s = ndarray::Slice::new(
+            self.start as isize,
+            Some(self.stop as isize),
+            self.step as isize,
+        );
+        Ok(args[0].slice_axis(Axis(self.axis), s).to_owned())
+    }
+
+    fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
+        let bounds = [self.start as i64, self.stop as i64, self.step as i64];
+        cx.slice("Slice", ins[0], bounds, self.axis)
+    }
+
+    fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
+        let x = cx.inputs(y)[0];
+        let t = cx.full(tin[0].expect("a nonzero tangent"), x)?;
+        let (a, s) = (self.axis + 1, self);
+        Ok(Some(cx.g.slice(t, a, s.start, s.stop, s.step)?))
+    }
+
+    /// Scattered back with a 0/1 matrix on the sliced axis moved last.
+    fn transpose(
+        &self,
+        cx: &mut Lin,
+        y: ValueId,
+        ct: ValueId,
+        _linear: &[bool],
+    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
+        let x = cx.inputs(y)[0];
+        let f = cx.full_like(ct, y)?;
+        let len = cx.static_dim(x, self.axis)?;
+        let m = cx.static_dim(y, self.axis)?;
+        let (start, step) = (self.start, self.step);
+        let scatter = ArrayD::from_shape_fn(IxDyn(&[m, len]), |ix| {
+            (ix[1] == start + ix[0] * step) as u8 as f32
+        });
+        let r = cx.g.rank(f);
+        let perm: Vec<usize> = (0..r)
+            .filter(|&a| a != self.axis)
+            .chain([self.axis])
+            .collect();
+        let moved = cx.g.transpose(f, perm.clone())?;
+        let s = cx.g.constant(Tensor::F32(scatter));
+        let spread = cx.g.matmul(moved, s)?;
+        Ok(Some(vec![(0, cx.g.transpose(spread, inverse_perm(&perm))?)]))
+    }
+
+    fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
+        match b.first() {
+            Some(a) if a == self.axis => Err("slices the batch axis".into()),
+            a => Ok(a),
+        }
+    }
+
+    fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
+        let full = g.shape(ins[0])[self.axis] == Some(self.stop) && self.start == 0 && self.step == 1;
+        full.then_some(Rewrite::Input(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::check_derivatives;
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        check_derivatives("slice", &[5], |g, x| {
+            let s = g.mul(x, x).unwrap();
+            g.slice(s, 1, 1, 5, 2).unwrap()
+        });
+    }
+}

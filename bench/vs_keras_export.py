@@ -249,6 +249,34 @@ def time_pair(core, ov, xmls, x, args):
     return rounds
 
 
+def profile(core, ov, xml, x, batch, runs=50):
+    """Per executed layer: (name, type, exec type, mean real time in ms), slowest first."""
+    model = core.read_model(xml)
+    dims = [batch] + [d.get_length() for d in list(model.input(0).get_partial_shape())[1:]]
+    model.reshape({model.input(0): ov.PartialShape(dims)})
+    compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True})
+    req = compiled.create_infer_request()
+    req.set_input_tensor(0, ov.Tensor(x))
+    for _ in range(5):
+        req.infer()
+    acc = {}
+    for _ in range(runs):
+        req.infer()
+        for info in req.profiling_info:
+            if info.status != info.Status.EXECUTED:
+                continue
+            key = (info.node_name, info.node_type, info.exec_type)
+            acc[key] = acc.get(key, 0.0) + info.real_time.total_seconds() * 1e3 / runs
+    return sorted(((*k, v) for k, v in acc.items()), key=lambda r: -r[3])
+
+
+def print_profile(side, layers, top=8):
+    total = sum(r[3] for r in layers)
+    print(f"   {side}: {len(layers)} executed layers, {total:.3f} ms in layers (PERF_COUNT)")
+    for name, typ, exec_type, ms in layers[:top]:
+        print(f"     {ms:7.3f} ms  {typ:14s} {exec_type:22s} {name}")
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -283,6 +311,8 @@ def main():
                     help="Keras' exported IRs are kept here, keyed by fixture name + file hash + Keras version")
     ap.add_argument("--json", metavar="OUT", help="also write the results here")
     ap.add_argument("--show-rounds", action="store_true", help="also print every round's times")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print where the time goes per layer in both IRs (PERF_COUNT), e.g. with --only")
     ap.add_argument("--export-child", metavar="JOBS", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.export_child:
@@ -362,6 +392,13 @@ def main():
         if row["note"]:
             line += f"; {row['note']}"
         print(line, flush=True)
+        if args.profile and len(xmls) == 2:
+            x = bench_inputs(fx, args.batch, seed=i)
+            row["profile"] = {}
+            for side, xml in xmls.items():
+                layers = profile(core, ov, xml, x, args.batch)
+                row["profile"][side] = [dict(zip(("name", "type", "exec_type", "ms"), r)) for r in layers]
+                print_profile(side, layers)
         if args.show_rounds and "rounds_ms" in row:
             print("   rounds (ms):", {s: [round(t, 3) for t in v] for s, v in row["rounds_ms"].items()})
 

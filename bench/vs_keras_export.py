@@ -319,6 +319,7 @@ def main():
         return export_child(args.export_child)
 
     t_start = time.perf_counter()
+    load_start = os.getloadavg()
     import openvino as ov
 
     if not os.path.exists(args.keras2ov):
@@ -438,7 +439,8 @@ def main():
               + (": " + ", ".join(f"{r['model']} {r['ratio']:.2f}x" for r in slower) if slower else ""))
     if summary["mismatches"]:
         print("outputs differ from Keras' beyond tolerance:", ", ".join(summary["mismatches"]))
-    print(f"took {summary['seconds']:.0f} s")
+    print(f"took {summary['seconds']:.0f} s (load average {load_start[0]:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores)")
     if args.json:
         meta = {
             "keras2ov": version, "binary": args.keras2ov, "keras": KERAS_VERSION,
@@ -447,6 +449,8 @@ def main():
             "hints": {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
             "cpu": core.get_property("CPU", "FULL_DEVICE_NAME"), "cores": os.cpu_count(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            # other work on the machine skews both sides; alternating rounds spreads it, this records it
+            "loadavg_1_5_15_start": load_start, "loadavg_1_5_15_end": os.getloadavg(),
         }
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "summary": summary, "rows": rows}, fh, indent=1)

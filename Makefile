@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := fixtures/models/model_pinn
 DEMO_OUT := target/demo
 
-.PHONY: setup system-deps venv build demo test fixtures bench clean-venv
+.PHONY: setup system-deps venv build demo test fixtures bench bench-venv bench-export clean-venv
 
 setup: system-deps venv
 
@@ -55,9 +55,21 @@ fixtures:
 	.venv-fixtures/bin/python fixtures/generate.py
 
 # Speed: criterion (convert pipeline) and keras2ov vs JAX on a PINN MLP (bench/vs_jax.py).
-bench: build
+bench: build bench-venv
 	$(CARGO) bench
-	@[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
-	.venv-bench/bin/pip install -q -r bench/requirements.txt
 	.venv-bench/bin/python bench/vs_jax.py --keras2ov target/release/keras2ov
 	.venv-bench/bin/python bench/sensitivity_vs_jax.py --rows 1000000 --keras2ov target/release/keras2ov
+
+# The benchmark venv (keras, jax, openvino: bench/requirements.txt).
+bench-venv: .venv-bench/.installed
+
+.venv-bench/.installed: bench/requirements.txt
+	@[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q -r bench/requirements.txt
+	@touch $@
+
+# Our IR vs Keras' own OpenVINO export, per single-input fixture, batch 16384, f32 (a few minutes).
+# Time another binary with `make bench-export KERAS2OV=path/to/keras2ov` (it still builds ours).
+KERAS2OV ?= target/release/keras2ov
+bench-export: build bench-venv
+	.venv-bench/bin/python bench/vs_keras_export.py --keras2ov $(KERAS2OV)

@@ -48,7 +48,7 @@ const ACTIVATIONS: &[(&str, ActFn)] = &[
     }),
     ("celu", celu),
     ("glu", glu),
-    ("hard_tanh", hard_tanh),
+    ("hard_tanh", |g, x| act(g, Activation::HardTanh, x)),
     ("hard_shrink", hard_shrink),
     ("soft_shrink", soft_shrink),
     ("tanh_shrink", |g, x| {
@@ -153,16 +153,6 @@ fn glu(g: &mut OpGraph, x: ValueId) -> GResult<ValueId> {
     let b = g.slice(x, last, n / 2, n, 1)?;
     let s = g.unary(UnaryOp::Sigmoid, b)?;
     g.mul(a, s)
-}
-
-/// where(x > 1, 1, where(x < -1, -1, x))
-fn hard_tanh(g: &mut OpGraph, x: ValueId) -> GResult<ValueId> {
-    let lo = g.scalar(-1.0);
-    let below = g.compare(CompareOp::Less, x, lo)?;
-    let inner = g.select(below, lo, x)?;
-    let hi = g.scalar(1.0);
-    let above = g.compare(CompareOp::Greater, x, hi)?;
-    g.select(above, hi, inner)
 }
 
 /// where(|x| > 0.5, x, 0)

@@ -2,8 +2,8 @@
 //! checks the inputs and the error names the layer being lowered.
 
 use super::prim::{
-    Activation, BinaryOp, BroadcastLike, ClassifyOp, CompareOp, Concat, Convert, MatMul, Mvn,
-    Reduce, ReduceOp, Reshape, Reverse, Select, Slice, Softmax, Tile, Transpose, UnaryOp, F32,
+    Activation, BinaryOp, BroadcastLike, ClassifyOp, CompareOp, Concat, Convert, MatMul, Reduce,
+    ReduceOp, Reshape, Reverse, Select, Slice, Softmax, Tile, Transpose, UnaryOp,
 };
 use super::{DType, GResult, OpGraph, Shape, ValueId};
 
@@ -136,20 +136,6 @@ impl OpGraph {
     /// Softmax (or log-softmax) along one axis.
     pub fn softmax(&mut self, x: ValueId, axis: usize, log: bool) -> GResult<ValueId> {
         self.apply(Softmax { axis, log }, vec![x])
-    }
-
-    /// `(x - mean) / sqrt(var + eps)` over `axes` (any order).
-    pub fn mvn(&mut self, x: ValueId, axes: Vec<usize>, eps: f32) -> GResult<ValueId> {
-        let mut axes = axes;
-        axes.sort_unstable();
-        axes.dedup();
-        self.apply(
-            Mvn {
-                axes,
-                eps: F32(eps),
-            },
-            vec![x],
-        )
     }
 
     /// Insert a size-1 axis at `axis` (a reshape).

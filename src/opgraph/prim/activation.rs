@@ -42,6 +42,8 @@ pub enum Activation {
     SoftSign,
     /// `min(max(x, lo), hi)` (`jnp.clip`).
     Clip { lo: F32, hi: F32 },
+    /// `where(x > 1, 1, where(x < -1, -1, x))`: the tangent passes on `[-1, 1]`.
+    HardTanh,
 }
 
 impl Activation {
@@ -75,6 +77,7 @@ impl Activation {
             Activation::Mish => x * UnaryOp::SoftPlus.apply(x).tanh(),
             Activation::SoftSign => x / (1.0 + x.abs()),
             Activation::Clip { lo, hi } => x.max(f64::from(lo.0)).min(f64::from(hi.0)),
+            Activation::HardTanh => x.clamp(-1.0, 1.0),
         }
     }
 
@@ -117,6 +120,14 @@ impl Activation {
             Activation::Clip { lo, hi } => {
                 let a = g.binary_scalar(BinaryOp::Max, x, lo.0)?;
                 g.binary_scalar(BinaryOp::Min, a, hi.0)
+            }
+            Activation::HardTanh => {
+                let lo = g.scalar(-1.0);
+                let below = g.compare(CompareOp::Less, x, lo)?;
+                let inner = g.select(below, lo, x)?;
+                let hi = g.scalar(1.0);
+                let above = g.compare(CompareOp::Greater, x, hi)?;
+                g.select(above, hi, inner)
             }
         }
     }
@@ -162,6 +173,7 @@ impl Primitive for Activation {
             Activation::Relu => cx.op("ReLU", "opset1", vec![], &[x]),
             Activation::Relu6 => clamp(cx, 0.0, 6.0),
             Activation::Clip { lo, hi } => clamp(cx, f64::from(lo.0), f64::from(hi.0)),
+            Activation::HardTanh => clamp(cx, -1.0, 1.0),
             Activation::LeakyRelu(s) => {
                 let slope = cx.constant("PRelu/slope", &Tensor::F32(ndarray::arr1(&[s.0]).into_dyn()));
                 cx.op("PReLU", "opset1", vec![], &[x, slope])
@@ -288,6 +300,7 @@ mod tests {
                 lo: F32(-0.5),
                 hi: F32(1.0),
             },
+            Activation::HardTanh,
         ]
     }
 

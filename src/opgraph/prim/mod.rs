@@ -219,8 +219,6 @@ primitives! {
     Activation(activation::Activation),
     /// Softmax and log-softmax along one axis.
     Softmax(softmax::Softmax),
-    /// Mean-variance normalisation (LayerNormalization's core), OpenVINO's MVN.
-    Mvn(mvn::Mvn),
 }
 
 pub use reduce::ReduceOp;

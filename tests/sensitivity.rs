@@ -289,6 +289,9 @@ fn html_report_is_well_formed_self_contained_and_has_every_chart() {
     }
     let j = read_json(&out);
     assert_eq!(j["features"][0]["name"], "position");
+    // One output, two inputs: `--mode auto` runs reverse mode, and both files say so.
+    assert_eq!(j["mode"], "reverse");
+    assert!(html.contains("by reverse-mode automatic differentiation"));
 }
 
 /// A failing run into a fresh directory: non-zero exit, the words in stderr, nothing left.

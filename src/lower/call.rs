@@ -106,10 +106,6 @@ impl<'a> LayerCall<'a> {
         }
     }
 
-    pub fn config(&self) -> &Value {
-        &self.layer.config
-    }
-
     /// A config entry, `None` when absent or null.
     pub fn cfg(&self, key: &str) -> Option<&Value> {
         self.layer.config.get(key).filter(|v| !v.is_null())
@@ -184,11 +180,15 @@ impl<'a> LayerCall<'a> {
 
     /// Normalise a possibly negative axis for a tensor of rank `rank`.
     pub fn axis(&self, axis: i64, rank: usize) -> LResult<usize> {
-        let a = if axis < 0 { axis + rank as i64 } else { axis };
-        if a < 0 || a >= rank as i64 {
-            return Err(self.error(format!("axis {axis} out of range for rank {rank}")));
+        let a = if axis < 0 {
+            axis.checked_add(rank as i64)
+        } else {
+            Some(axis)
+        };
+        match a.and_then(|a| usize::try_from(a).ok()) {
+            Some(a) if a < rank => Ok(a),
+            _ => Err(self.error(format!("axis {axis} out of range for rank {rank}"))),
         }
-        Ok(a as usize)
     }
 
     /// A static dimension of `x`, or an error naming it.

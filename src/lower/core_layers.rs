@@ -24,7 +24,8 @@ pub fn dense(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let input_dim = lc.static_dim(g, x, rank - 1)?;
     let units = lc
         .cfg_i64("units")?
-        .ok_or_else(|| lc.error("config has no 'units'"))? as usize;
+        .and_then(|u| usize::try_from(u).ok())
+        .ok_or_else(|| lc.error("config has no 'units' (a count of at least 0)"))?;
     let use_bias = lc.cfg_bool("use_bias", true)?;
     let mut expected = vec![("kernel", vec![input_dim, units])];
     if use_bias {

@@ -190,10 +190,11 @@ pub fn reshape(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         .ok_or_else(|| lc.error("missing or bad 'newshape'"))?;
     let shape = g.shape(x).clone();
     let out = if shape.iter().any(|d| d.is_none()) {
-        target
-            .iter()
-            .map(|&d| if d < 0 { None } else { Some(d as usize) })
-            .collect()
+        // The size is only known at run time: the -1 is left to OpenVINO (one at most).
+        if target.iter().any(|&d| d < -1) || target.iter().filter(|&&d| d == -1).count() > 1 {
+            return Err(lc.error(format!("bad target shape {target:?}")));
+        }
+        target.iter().map(|&d| usize::try_from(d).ok()).collect()
     } else {
         super::reshaping::resolve_target(&[], &shape, &target).map_err(|m| lc.error(m))?
     };
@@ -220,6 +221,9 @@ pub fn expand_dims(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         .map(|&a| lc.axis(a, out_rank))
         .collect::<LResult<Vec<_>>>()?;
     axes.sort_unstable();
+    if axes.windows(2).any(|w| w[0] == w[1]) {
+        return Err(lc.error(format!("repeated axis in {raw:?}")));
+    }
     let mut shape = g.shape(x).clone();
     for a in axes {
         shape.insert(a, Some(1));

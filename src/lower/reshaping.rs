@@ -3,6 +3,7 @@
 use super::call::LayerCall;
 use super::LResult;
 use crate::opgraph::{OpGraph, Shape, ValueId};
+use crate::tensor::{infer_unknown, num_elements};
 
 /// `[B, d1, ..., dn] -> [B, d1*...*dn]` (channels-first inputs are made channels-last first).
 pub fn flatten(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
@@ -35,26 +36,26 @@ pub fn reshape(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     Ok(vec![g.reshape(x, full)?])
 }
 
-/// `prefix` followed by `target` (which may hold one -1, inferred from `rest`'s size).
+/// `prefix` followed by `target`, whose one -1 is inferred from `rest`'s size (the rule of
+/// `tensor::infer_unknown`).
 pub fn resolve_target(
     prefix: &[Option<usize>],
     rest: &[Option<usize>],
     target: &[i64],
 ) -> Result<Shape, String> {
-    let total: Option<usize> = rest.iter().copied().product();
-    let known: i64 = target.iter().filter(|&&d| d >= 0).product();
-    let mut out: Shape = prefix.to_vec();
-    for &d in target {
-        out.push(match d {
-            -1 => match total {
-                Some(t) if known > 0 && t % known as usize == 0 => Some(t / known as usize),
-                _ => return Err(format!("cannot infer -1 in target shape {target:?}")),
-            },
-            d if d >= 0 => Some(d as usize),
-            _ => return Err(format!("bad target shape {target:?}")),
-        });
+    if target.iter().any(|&d| d < -1) || target.iter().filter(|&&d| d == -1).count() > 1 {
+        return Err(format!("bad target shape {target:?}"));
     }
-    Ok(out)
+    let dims: Shape = target.iter().map(|&d| usize::try_from(d).ok()).collect();
+    let total = num_elements(rest)
+        .ok_or_else(|| format!("cannot reshape an input of unknown size to {target:?}"))?;
+    let resolved =
+        infer_unknown(&dims, total).map_err(|e| format!("target shape {target:?}: {e}"))?;
+    Ok(prefix
+        .iter()
+        .copied()
+        .chain(resolved.into_iter().map(Some))
+        .collect())
 }
 
 /// `dims` are 1-based permutations of the non-batch axes.
@@ -65,10 +66,10 @@ pub fn permute(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         .ok_or_else(|| lc.error("config has no 'dims'"))?;
     let mut perm = vec![0usize];
     for d in dims {
-        if d < 1 {
-            return Err(lc.error(format!("bad Permute dims entry {d}")));
+        match usize::try_from(d) {
+            Ok(d) if d >= 1 => perm.push(d),
+            _ => return Err(lc.error(format!("bad Permute dims entry {d}"))),
         }
-        perm.push(d as usize);
     }
     Ok(vec![g.transpose(x, perm)?])
 }
@@ -78,7 +79,8 @@ pub fn repeat_vector(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let x = lc.input()?;
     let n = lc
         .cfg_i64("n")?
-        .ok_or_else(|| lc.error("config has no 'n'"))? as usize;
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| lc.error("config has no 'n' (a count of at least 0)"))?;
     if g.rank(x) != 2 {
         return Err(lc.error("RepeatVector needs a rank-2 input"));
     }

@@ -101,6 +101,8 @@ pub struct Analysis {
     pub seconds: f64,
     pub device: String,
     pub precision: String,
+    /// How the Jacobians were built: `forward` or `reverse` (`--mode auto` resolved).
+    pub mode: String,
     pub stats: SensitivityStats,
 }
 
@@ -509,6 +511,7 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
     };
     let dgraph = pipeline::with_derivatives(&graph, &d)
         .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;
+    let mode = pipeline::derivative_mode(&graph, &d)?.unwrap_or(opts.mode);
     let ir = pipeline::emit_graph(&dgraph, &loaded.model.name, Some(batch))?;
     let mut rt = Runtime::new(&opts.device, opts.precision)?;
     let mut compiled = rt
@@ -592,6 +595,7 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         seconds: start.elapsed().as_secs_f64(),
         device: opts.device.clone(),
         precision: opts.precision.to_string(),
+        mode: mode.to_string(),
         stats: st,
     };
     Ok((analysis, per_sample))

@@ -819,8 +819,12 @@ pub fn render(a: &Analysis) -> String {
 
     // Formulas.
     o.push_str("<h2>How to read this report</h2><ul>");
+    let how = format!(
+        "For each row, keras2ov computes the Jacobian dy/dx of every output component y with respect to every input feature x (exactly, by {}-mode automatic differentiation, not by finite differences).",
+        a.mode
+    );
     for item in [
-        "For each row, keras2ov computes the Jacobian dy/dx of every output component y with respect to every input feature x (exactly, by forward-mode differentiation, not by finite differences).",
+        how.as_str(),
         "mean dy/dx = (1/n) Σ dy/dx (signed: a positive value means y rises with x on average); mean |dy/dx| = (1/n) Σ |dy/dx|; RMS = √ν; std = √((1/n) Σ (dy/dx − mean)²) (population, ddof = 0); min and max over the rows used.",
         "DGSM ν = E[(dy/dx)²], the derivative-based global sensitivity measure of Sobol' and Kucherenko (2009), “Derivative based global sensitivity measures and their link with global sensitivity indices”, Mathematics and Computers in Simulation 79(10), 3009–3017.",
         "Scaled sensitivity = E|dy/dx| · std(x) / std(y): unit-free, comparable across features; the features of each output are ranked by it. Error bars: 1.96 · std(|dy/dx|)/√n · std(x)/std(y), the 95% interval of the mean (std(x) and std(y) taken as exact).",

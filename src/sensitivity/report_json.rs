@@ -91,6 +91,7 @@ pub fn json(a: &Analysis) -> Value {
         "batch": a.batch,
         "device": a.device,
         "precision": a.precision,
+        "mode": a.mode,
         "seconds": a.seconds,
         "conventions": {
             "std": "population standard deviation (ddof = 0)",

@@ -6,7 +6,7 @@
 //! `relu6` where `0 < x < 6`, clip splits it at ties, as in JAX).
 
 use super::unary::erf;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan, F32};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, F32};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{
     BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, Tensor, UnaryOp, ValueId,
@@ -202,23 +202,13 @@ impl Primitive for Activation {
         cx.through(y, tin, |g, ins| f.decompose(g, ins[0]))
     }
 
-    fn transpose(
-        &self,
-        _cx: &mut Lin,
-        _y: ValueId,
-        _ct: ValueId,
-        _linear: &[bool],
-    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        Ok(None)
-    }
+    not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         Ok(b.first())
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 /// `select(x > 0, x, 0)`: JAX's relu value and custom JVP.

@@ -2,7 +2,7 @@
 //! `jax/_src/lax/lax.py`; `Max`/`Min` use JAX's balanced rule (ties split the tangent).
 
 use super::values::zip2;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 
@@ -187,9 +187,7 @@ impl Primitive for BinaryOp {
         b.elementwise()
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 /// `select(x == z, 1, 0) / select(y == z, 2, 1)`: the share of the tangent of `x` in

@@ -1,9 +1,9 @@
 //! Floating-point classification: f32 -> bool (OpenVINO IsNaN / IsInf). Piecewise constant.
 
 use super::values::bool01;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
 use crate::ir::{bool_attr, LayerCx, PortRef};
-use crate::opgraph::{DType, GResult, OpGraph, Shape, ValueId};
+use crate::opgraph::{DType, GResult, Shape, ValueId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClassifyOp {
@@ -54,21 +54,11 @@ impl Primitive for ClassifyOp {
         Ok(None)
     }
 
-    fn transpose(
-        &self,
-        _cx: &mut Lin,
-        _y: ValueId,
-        _ct: ValueId,
-        _linear: &[bool],
-    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        Ok(None)
-    }
+    not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         Ok(b.first())
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }

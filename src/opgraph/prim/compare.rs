@@ -2,9 +2,9 @@
 //! their tangent is zero.
 
 use super::values::{bool01, zip2};
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
-use crate::opgraph::{broadcast_shapes, DType, GResult, OpGraph, Shape, ValueId};
+use crate::opgraph::{broadcast_shapes, DType, GResult, Shape, ValueId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CompareOp {
@@ -60,21 +60,11 @@ impl Primitive for CompareOp {
         Ok(None)
     }
 
-    fn transpose(
-        &self,
-        _cx: &mut Lin,
-        _y: ValueId,
-        _ct: ValueId,
-        _linear: &[bool],
-    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        Ok(None)
-    }
+    not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         b.elementwise()
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }

@@ -2,7 +2,7 @@
 //! builder never makes one.
 
 use super::values::bool01;
-use super::{Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{Arity, Array, Batch, Jvp, Primitive, Rewrite, Tan};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, OpGraph, Shape, ValueId};
 
@@ -45,15 +45,7 @@ impl Primitive for Convert {
         })
     }
 
-    fn transpose(
-        &self,
-        _cx: &mut Lin,
-        _y: ValueId,
-        _ct: ValueId,
-        _linear: &[bool],
-    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        Ok(None)
-    }
+    not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         Ok(b.first())

@@ -2,9 +2,9 @@
 //! Linear in either operand when the other is not a tangent.
 
 use super::values::broadcast_shape;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
 use crate::ir::{bool_attr, LayerCx, PortRef};
-use crate::opgraph::{broadcast_shapes, shape_fmt, DType, GResult, OpGraph, Shape, ValueId};
+use crate::opgraph::{broadcast_shapes, shape_fmt, DType, GResult, Shape, ValueId};
 use ndarray::{Array3, Axis, IxDyn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,9 +116,7 @@ impl Primitive for MatMul {
         Ok(found)
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 fn matmul(a: &Array, b: &Array) -> Result<Array, String> {

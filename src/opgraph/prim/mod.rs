@@ -133,6 +133,35 @@ pub(crate) fn check_axis(axis: usize, rank: usize, what: &str) -> Result<(), Str
     Ok(())
 }
 
+/// The transpose rule of a primitive that is not linear in any input: `not_linear!();` in its
+/// `impl Primitive` (a statement, not a default: every primitive still says it).
+macro_rules! not_linear {
+    () => {
+        fn transpose(
+            &self,
+            _cx: &mut $crate::opgraph::prim::Lin,
+            _y: $crate::opgraph::ValueId,
+            _ct: $crate::opgraph::ValueId,
+            _linear: &[bool],
+        ) -> $crate::opgraph::GResult<Option<Vec<(usize, $crate::opgraph::ValueId)>>> {
+            Ok(None)
+        }
+    };
+}
+
+/// The simplification rule of a primitive that has none: `no_simplification!();`.
+macro_rules! no_simplification {
+    () => {
+        fn simplify(
+            &self,
+            _g: &$crate::opgraph::OpGraph,
+            _ins: &[$crate::opgraph::ValueId],
+        ) -> Option<$crate::opgraph::prim::Rewrite> {
+            None
+        }
+    };
+}
+
 macro_rules! primitives {
     ($($(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident)),* $(,)?) => {
         $(mod $module; pub use $module::$ty;)*

@@ -1,9 +1,9 @@
 //! `cond ? a : b`, NumPy broadcasting of all three. Linear in the branches.
 
 use super::values::zip3;
-use super::{Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
-use crate::opgraph::{broadcast_shapes, DType, GResult, OpGraph, Shape, ValueId};
+use crate::opgraph::{broadcast_shapes, DType, GResult, Shape, ValueId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Select;
@@ -78,9 +78,7 @@ impl Primitive for Select {
         b.elementwise()
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 #[cfg(test)]

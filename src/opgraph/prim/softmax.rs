@@ -2,9 +2,9 @@
 //! `jax.nn.softmax`'s custom rule, `y * (t - sum(y * t))`, and for log-softmax
 //! `t - sum(exp(y) * t)` (JAX stops the gradient of the max, so it drops out).
 
-use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
 use crate::ir::{LayerCx, PortRef};
-use crate::opgraph::{DType, GResult, OpGraph, ReduceOp, Shape, UnaryOp, ValueId};
+use crate::opgraph::{DType, GResult, ReduceOp, Shape, UnaryOp, ValueId};
 use ndarray::Axis;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -66,15 +66,7 @@ impl Primitive for Softmax {
         Ok(Some(if self.log { d } else { g.mul(y, d)? }))
     }
 
-    fn transpose(
-        &self,
-        _cx: &mut Lin,
-        _y: ValueId,
-        _ct: ValueId,
-        _linear: &[bool],
-    ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        Ok(None)
-    }
+    not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         match b.first() {
@@ -83,9 +75,7 @@ impl Primitive for Softmax {
         }
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Element-wise functions of one f32 value. JVP rules after `jax/_src/lax/lax.py` (and
 //! `special.py` for erf).
 
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
 use crate::ir::{numpy_broadcast as numpy, LayerCx, PortRef};
-use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
+use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, Shape, ValueId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
@@ -183,9 +183,7 @@ impl Primitive for UnaryOp {
         Ok(b.first())
     }
 
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        None
-    }
+    no_simplification!();
 }
 
 /// `tanh(x) = 2 sigmoid(2x) - 1`: the CPU plugin's Tanh (fused into a FullyConnected)

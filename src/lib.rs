@@ -8,6 +8,7 @@
 //! - `interp`, `emit`, `autodiff` (and `opgraph::simplify`): passes that walk an OpGraph;
 //! - `layer_graph`, `loader`: a `.keras` archive parsed into a layer graph;
 //! - `lower`: layer graph -> OpGraph;
+//! - `pde`: Laplacians, partial derivatives and residuals (Taylor mode) as graph outputs;
 //! - `runtime`: OpenVINO (the only module that touches it), `io`: arrays on disk;
 //! - `pipeline`, `sensitivity`: the stages chained for the command line.
 
@@ -21,6 +22,7 @@ pub mod layer_graph;
 pub mod loader;
 pub mod lower;
 pub mod opgraph;
+pub mod pde;
 pub mod pipeline;
 pub mod runtime;
 pub mod sensitivity;

@@ -63,6 +63,8 @@ impl Primitive for Slice {
         Ok(Some(cx.g.slice(t, a, s.start, s.stop, s.step)?))
     }
 
+    linear_taylor!();
+
     /// Scattered back with a 0/1 matrix on the sliced axis moved last.
     fn transpose(
         &self,

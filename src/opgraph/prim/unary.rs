@@ -1,9 +1,10 @@
 //! Element-wise functions of one f32 value. JVP rules after `jax/_src/lax/lax.py` (and
 //! `special.py` for erf).
 
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
+use super::taylor::{eval_poly, poly};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
 use crate::ir::{numpy_broadcast as numpy, LayerCx, PortRef};
-use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, Shape, ValueId};
+use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
@@ -45,6 +46,149 @@ impl UnaryOp {
             Sinh => x.sinh(),
             Cosh => x.cosh(),
         }
+    }
+
+    /// `f^(1)(x) ..= f^(n)(x)` as graph nodes (`None`: zero), from the primal `x` and the
+    /// value `y = f(x)`: the derivative towers of Taylor mode. Most are polynomials in `y`
+    /// (tanh: `P' (1 - y^2)`), in `sigmoid(x)` or in `x` (erf: Hermite, atan: rational).
+    pub fn derivatives(
+        self,
+        g: &mut OpGraph,
+        x: ValueId,
+        y: ValueId,
+        n: usize,
+    ) -> GResult<Vec<Option<ValueId>>> {
+        use UnaryOp::*;
+        let polys_of = |g: &mut OpGraph, ps: Vec<Vec<f64>>, v: ValueId| -> GResult<Vec<Option<ValueId>>> {
+            ps.iter().map(|p| eval_poly(g, p, v).map(Some)).collect()
+        };
+        let cycle = |g: &mut OpGraph, items: [ValueId; 4], signs: [f32; 4]| -> GResult<Vec<Option<ValueId>>> {
+            (0..n)
+                .map(|i| {
+                    let v = items[i % 4];
+                    Ok(Some(if signs[i % 4] < 0.0 { g.unary(Neg, v)? } else { v }))
+                })
+                .collect()
+        };
+        Ok(match self {
+            Neg => {
+                let m1 = g.scalar(-1.0);
+                let mut v = vec![Some(m1)];
+                v.resize(n, None);
+                v
+            }
+            // select(x >= 0, 1, -1): JAX's abs JVP; flat beyond.
+            Abs => {
+                let zero = g.scalar(0.0);
+                let nonneg = g.compare(CompareOp::GreaterEqual, x, zero)?;
+                let (one, m1) = (g.scalar(1.0), g.scalar(-1.0));
+                let mut v = vec![Some(g.select(nonneg, one, m1)?)];
+                v.resize(n, None);
+                v
+            }
+            Exp => vec![Some(y); n],
+            // (-1)^(k-1) (k-1)! / x^k
+            Log => {
+                let one = g.scalar(1.0);
+                let r = g.div(one, x)?;
+                let mut out = Vec::new();
+                let mut rk = r;
+                for k in 1..=n {
+                    if k > 1 {
+                        rk = g.mul(rk, r)?;
+                    }
+                    let sign = if k % 2 == 0 { -1.0 } else { 1.0 };
+                    let c = (1..k).map(|i| i as f64).product::<f64>() * sign;
+                    out.push(Some(g.binary_scalar(BinaryOp::Mul, rk, c as f32)?));
+                }
+                out
+            }
+            // (1/2)(-1/2)...(3/2 - k) y / x^k
+            Sqrt => {
+                let one = g.scalar(1.0);
+                let r = g.div(one, x)?;
+                let mut out = Vec::new();
+                let (mut c, mut yk) = (1.0f64, y);
+                for k in 1..=n {
+                    c *= 0.5 - (k - 1) as f64;
+                    yk = g.mul(yk, r)?;
+                    out.push(Some(g.binary_scalar(BinaryOp::Mul, yk, c as f32)?));
+                }
+                out
+            }
+            Tanh => polys_of(g, poly::tower(&[1.0, 0.0, -1.0], &[1.0, 0.0, -1.0], n), y)?,
+            Sigmoid => polys_of(g, poly::tower(&[0.0, 1.0, -1.0], &[0.0, 1.0, -1.0], n), y)?,
+            Tan => polys_of(g, poly::tower(&[1.0, 0.0, 1.0], &[1.0, 0.0, 1.0], n), y)?,
+            // softplus' = sigmoid(x), then sigmoid's own tower.
+            SoftPlus => {
+                let s = g.unary(Sigmoid, x)?;
+                let mut ps = vec![vec![0.0, 1.0]];
+                ps.extend(poly::tower(&[0.0, 1.0, -1.0], &[0.0, 1.0, -1.0], n.saturating_sub(1)));
+                ps.truncate(n);
+                polys_of(g, ps, s)?
+            }
+            // 2/sqrt(pi) (-1)^(k-1) H_{k-1}(x) exp(-x^2), H the physicists' Hermite polynomials.
+            Erf => {
+                let x2 = g.mul(x, x)?;
+                let nx2 = g.unary(Neg, x2)?;
+                let e = g.unary(Exp, nx2)?;
+                let mut hermite = vec![vec![1.0], vec![0.0, 2.0]];
+                while hermite.len() < n {
+                    let k = hermite.len() - 1;
+                    let scaled: Vec<f64> = hermite[k - 1].iter().map(|c| -2.0 * k as f64 * c).collect();
+                    let next = poly::add(&poly::mul(&hermite[k], &[0.0, 2.0]), &scaled);
+                    hermite.push(next);
+                }
+                let mut out = Vec::new();
+                for (k, h) in hermite.iter().take(n).enumerate() {
+                    let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+                    let hp = eval_poly(g, h, x)?;
+                    let he = g.mul(hp, e)?;
+                    let c = sign * std::f64::consts::FRAC_2_SQRT_PI;
+                    out.push(Some(g.binary_scalar(BinaryOp::Mul, he, c as f32)?));
+                }
+                out
+            }
+            Sin => {
+                let c = g.unary(Cos, x)?;
+                cycle(g, [c, y, c, y], [1.0, -1.0, -1.0, 1.0])?
+            }
+            Cos => {
+                let s = g.unary(Sin, x)?;
+                cycle(g, [s, y, s, y], [-1.0, -1.0, 1.0, 1.0])?
+            }
+            Sinh => {
+                let c = g.unary(Cosh, x)?;
+                cycle(g, [c, y, c, y], [1.0; 4])?
+            }
+            Cosh => {
+                let s = g.unary(Sinh, x)?;
+                cycle(g, [s, y, s, y], [1.0; 4])?
+            }
+            // atan^(k) = Q_k(x) r^k with r = 1 / (1 + x^2), Q_1 = 1,
+            // Q_{k+1} = Q_k' (1 + x^2) - 2 k x Q_k.
+            Atan => {
+                let x2 = g.mul(x, x)?;
+                let d = g.binary_scalar(BinaryOp::Add, x2, 1.0)?;
+                let one = g.scalar(1.0);
+                let r = g.div(one, d)?;
+                let mut q = vec![1.0];
+                let mut rk = r;
+                let mut out = Vec::new();
+                for k in 1..=n {
+                    if k > 1 {
+                        q = poly::add(
+                            &poly::mul(&poly::derive(&q), &[1.0, 0.0, 1.0]),
+                            &poly::mul(&q, &[0.0, -2.0 * (k - 1) as f64]),
+                        );
+                        rk = g.mul(rk, r)?;
+                    }
+                    let qv = eval_poly(g, &q, x)?;
+                    out.push(Some(g.mul(qv, rk)?));
+                }
+                out
+            }
+        })
     }
 
     /// The OpenVINO operation and its opset.
@@ -164,6 +308,12 @@ impl Primitive for UnaryOp {
             Cosh => g.unary(Sinh, x)?,
         };
         Ok(Some(g.mul(t, factor)?))
+    }
+
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
+        let x = cx.inputs(y)[0];
+        let derivs = self.derivatives(cx.g, x, y, cx.order)?;
+        cx.compose(y, &derivs, &tin[0])
     }
 
     fn transpose(

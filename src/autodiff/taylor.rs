@@ -60,7 +60,17 @@ pub fn series(
         }
     }
     let n = g.nodes.len();
-    let (order, collapse) = (dirs.order, dirs.collapse.clone());
+    // One weight for every direction is applied once at the end (the top coefficient is
+    // linear in it), not to every layer's sum.
+    let uniform = dirs
+        .collapse
+        .as_ref()
+        .and_then(|w| w.iter().all(|&x| x == w[0]).then(|| w[0]));
+    let collapse = match uniform {
+        Some(_) => Some(vec![1.0; r]),
+        None => dirs.collapse.clone(),
+    };
+    let order = dirs.order;
     let all = walk(g, &seeds, 0..n, Some(&live), |g, p, id, sin| {
         if sin.iter().all(|s| s.iter().all(Option::is_none)) {
             return Ok(Vec::new());
@@ -74,7 +84,15 @@ pub fn series(
     });
     g.set_origin(None);
     let all = all?;
-    Ok(ys.iter().map(|&y| all[y].clone()).collect())
+    let mut out: Vec<Series> = ys.iter().map(|&y| all[y].clone()).collect();
+    if let Some(w) = uniform.filter(|&w| w != 1.0) {
+        for s in &mut out {
+            if let Some(Some(top)) = s.get_mut(order - 1) {
+                *top = g.binary_scalar(crate::opgraph::BinaryOp::Mul, *top, w)?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Coefficient `c` (`[R|1, B|1, *y[1..]]`) as `[R|1, B, *y[1..]]`, or a zero of that shape

@@ -159,18 +159,20 @@ impl Primitive for BinaryOp {
             }
             BinaryOp::Mul => cx.product(y, (a, sa), (b, sb), |g, p, q| g.mul(p, q)),
             BinaryOp::Div => cx.quotient(y, sa, (b, sb)),
-            // x^c for a constant exponent: c (c-1) ... (c-n+1) x^(c-n); otherwise exp(b log a).
+            // x^c for a constant exponent: c (c-1) ... (c-n+1) / n! x^(c-n); otherwise
+            // exp(b log a).
             BinaryOp::Pow if sb.iter().all(Option::is_none) => {
-                let mut derivs = Vec::new();
+                let mut factors = Vec::new();
                 let mut k = cx.g.scalar(1.0);
                 for n in 0..cx.order {
                     let c_minus_n = cx.g.binary_scalar(BinaryOp::Sub, b, n as f32)?;
-                    k = cx.g.mul(k, c_minus_n)?;
+                    let step = cx.g.binary_scalar(BinaryOp::Div, c_minus_n, (n + 1) as f32)?;
+                    k = cx.g.mul(k, step)?;
                     let e = cx.g.binary_scalar(BinaryOp::Sub, b, (n + 1) as f32)?;
                     let p = cx.g.binary(BinaryOp::Pow, a, e)?;
-                    derivs.push(Some(cx.g.mul(k, p)?));
+                    factors.push(Some(cx.g.mul(k, p)?));
                 }
-                cx.compose(y, &derivs, sa)
+                cx.compose(y, &factors, sa)
             }
             BinaryOp::Pow => cx.through(y, tin, |g, ins| {
                 let l = g.unary(super::UnaryOp::Log, ins[0])?;

@@ -30,7 +30,7 @@ pub struct Taylor<'g> {
 }
 
 /// `n!` as f64.
-fn factorial(n: usize) -> f64 {
+pub fn factorial(n: usize) -> f64 {
     (1..=n).map(|i| i as f64).product()
 }
 
@@ -159,12 +159,12 @@ impl Taylor<'_> {
         Ok(out)
     }
 
-    /// Faà di Bruno: the series of `f(x)` from `f`'s derivatives at the primal,
-    /// `derivs[n - 1] = f^(n)(x_0)` (`None`: zero), and the series of `x`.
+    /// Faà di Bruno: the series of `f(x)` from `f`'s Taylor factors at the primal,
+    /// `factors[n - 1] = f^(n)(x_0) / n!` (`None`: zero), and the series of `x`.
     pub fn compose(
         &mut self,
         y: ValueId,
-        derivs: &[Option<ValueId>],
+        factors: &[Option<ValueId>],
         sx: &Series,
     ) -> GResult<Series> {
         let k_max = self.order;
@@ -188,21 +188,16 @@ impl Taylor<'_> {
         }
         let mut out = Vec::new();
         for k in 1..=k_max {
-            let lin = match derivs.first().copied().flatten() {
+            let lin = match factors.first().copied().flatten() {
                 Some(f1) => self.mul(c[k - 1], f1)?,
                 None => None,
             };
             let mut rest: Tan = None;
             for (n, row) in pw.iter().enumerate().take(k + 1).skip(2) {
-                let (Some(fnv), Some(p)) = (derivs.get(n - 1).copied().flatten(), row[k]) else {
+                let (Some(fnv), Some(p)) = (factors.get(n - 1).copied().flatten(), row[k]) else {
                     continue;
                 };
-                let scaled = self.g.binary_scalar(
-                    crate::opgraph::BinaryOp::Mul,
-                    fnv,
-                    (1.0 / factorial(n)) as f32,
-                )?;
-                let t = self.g.mul(p, scaled)?;
+                let t = self.g.mul(p, fnv)?;
                 rest = self.add(rest, Some(t))?;
             }
             let rest = self.top(k, rest)?;

@@ -1,7 +1,7 @@
 //! Element-wise functions of one f32 value. JVP rules after `jax/_src/lax/lax.py` (and
 //! `special.py` for erf).
 
-use super::taylor::{eval_poly, poly};
+use super::taylor::{eval_poly, factorial, poly};
 use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
 use crate::ir::{numpy_broadcast as numpy, LayerCx, PortRef};
 use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
@@ -48,10 +48,11 @@ impl UnaryOp {
         }
     }
 
-    /// `f^(1)(x) ..= f^(n)(x)` as graph nodes (`None`: zero), from the primal `x` and the
-    /// value `y = f(x)`: the derivative towers of Taylor mode. Most are polynomials in `y`
-    /// (tanh: `P' (1 - y^2)`), in `sigmoid(x)` or in `x` (erf: Hermite, atan: rational).
-    pub fn derivatives(
+    /// The Taylor factors `f^(k)(x) / k!`, k = 1..=n, as graph nodes (`None`: zero), from the
+    /// primal `x` and the value `y = f(x)`: the derivative towers of Taylor mode. Most are
+    /// polynomials in `y` (tanh: `P' (1 - y^2)`), in `sigmoid(x)` or in `x` (erf: Hermite,
+    /// atan: rational), with the `1/k!` folded into their coefficients.
+    pub fn taylor_factors(
         self,
         g: &mut OpGraph,
         x: ValueId,
@@ -60,34 +61,43 @@ impl UnaryOp {
     ) -> GResult<Vec<Option<ValueId>>> {
         use UnaryOp::*;
         let polys_of = |g: &mut OpGraph, ps: Vec<Vec<f64>>, v: ValueId| -> GResult<Vec<Option<ValueId>>> {
-            ps.iter().map(|p| eval_poly(g, p, v).map(Some)).collect()
-        };
-        let cycle = |g: &mut OpGraph, items: [ValueId; 4], signs: [f32; 4]| -> GResult<Vec<Option<ValueId>>> {
-            (0..n)
-                .map(|i| {
-                    let v = items[i % 4];
-                    Ok(Some(if signs[i % 4] < 0.0 { g.unary(Neg, v)? } else { v }))
+            ps.iter()
+                .enumerate()
+                .map(|(k, p)| {
+                    let scaled: Vec<f64> = p.iter().map(|c| c / factorial(k + 1)).collect();
+                    eval_poly(g, &scaled, v).map(Some)
                 })
                 .collect()
         };
+        // v_k * sign_k / k!, for a cycle of four values (sin, cos, ...).
+        let cycle = |g: &mut OpGraph, items: [ValueId; 4], signs: [f64; 4]| -> GResult<Vec<Option<ValueId>>> {
+            (0..n)
+                .map(|i| {
+                    let c = signs[i % 4] / factorial(i + 1);
+                    Ok(Some(if c == 1.0 {
+                        items[i % 4]
+                    } else {
+                        g.binary_scalar(BinaryOp::Mul, items[i % 4], c as f32)?
+                    }))
+                })
+                .collect()
+        };
+        let first_only = |v: ValueId| {
+            let mut out = vec![Some(v)];
+            out.resize(n, None);
+            out
+        };
         Ok(match self {
-            Neg => {
-                let m1 = g.scalar(-1.0);
-                let mut v = vec![Some(m1)];
-                v.resize(n, None);
-                v
-            }
+            Neg => first_only(g.scalar(-1.0)),
             // select(x >= 0, 1, -1): JAX's abs JVP; flat beyond.
             Abs => {
                 let zero = g.scalar(0.0);
                 let nonneg = g.compare(CompareOp::GreaterEqual, x, zero)?;
                 let (one, m1) = (g.scalar(1.0), g.scalar(-1.0));
-                let mut v = vec![Some(g.select(nonneg, one, m1)?)];
-                v.resize(n, None);
-                v
+                first_only(g.select(nonneg, one, m1)?)
             }
-            Exp => vec![Some(y); n],
-            // (-1)^(k-1) (k-1)! / x^k
+            Exp => cycle(g, [y; 4], [1.0; 4])?,
+            // (-1)^(k-1) (k-1)! / x^k / k! = (-1)^(k-1) / (k x^k)
             Log => {
                 let one = g.scalar(1.0);
                 let r = g.div(one, x)?;
@@ -98,19 +108,18 @@ impl UnaryOp {
                         rk = g.mul(rk, r)?;
                     }
                     let sign = if k % 2 == 0 { -1.0 } else { 1.0 };
-                    let c = (1..k).map(|i| i as f64).product::<f64>() * sign;
-                    out.push(Some(g.binary_scalar(BinaryOp::Mul, rk, c as f32)?));
+                    out.push(Some(g.binary_scalar(BinaryOp::Mul, rk, (sign / k as f64) as f32)?));
                 }
                 out
             }
-            // (1/2)(-1/2)...(3/2 - k) y / x^k
+            // (1/2)(-1/2)...(3/2 - k) / k! y / x^k
             Sqrt => {
                 let one = g.scalar(1.0);
                 let r = g.div(one, x)?;
                 let mut out = Vec::new();
                 let (mut c, mut yk) = (1.0f64, y);
                 for k in 1..=n {
-                    c *= 0.5 - (k - 1) as f64;
+                    c *= (0.5 - (k - 1) as f64) / k as f64;
                     yk = g.mul(yk, r)?;
                     out.push(Some(g.binary_scalar(BinaryOp::Mul, yk, c as f32)?));
                 }
@@ -127,7 +136,8 @@ impl UnaryOp {
                 ps.truncate(n);
                 polys_of(g, ps, s)?
             }
-            // 2/sqrt(pi) (-1)^(k-1) H_{k-1}(x) exp(-x^2), H the physicists' Hermite polynomials.
+            // 2/sqrt(pi) (-1)^(k-1) H_{k-1}(x) exp(-x^2) / k!, H the physicists' Hermite
+            // polynomials.
             Erf => {
                 let x2 = g.mul(x, x)?;
                 let nx2 = g.unary(Neg, x2)?;
@@ -142,10 +152,10 @@ impl UnaryOp {
                 let mut out = Vec::new();
                 for (k, h) in hermite.iter().take(n).enumerate() {
                     let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
-                    let hp = eval_poly(g, h, x)?;
-                    let he = g.mul(hp, e)?;
-                    let c = sign * std::f64::consts::FRAC_2_SQRT_PI;
-                    out.push(Some(g.binary_scalar(BinaryOp::Mul, he, c as f32)?));
+                    let c = sign * std::f64::consts::FRAC_2_SQRT_PI / factorial(k + 1);
+                    let hs: Vec<f64> = h.iter().map(|v| v * c).collect();
+                    let hp = eval_poly(g, &hs, x)?;
+                    out.push(Some(g.mul(hp, e)?));
                 }
                 out
             }
@@ -183,7 +193,8 @@ impl UnaryOp {
                         );
                         rk = g.mul(rk, r)?;
                     }
-                    let qv = eval_poly(g, &q, x)?;
+                    let qs: Vec<f64> = q.iter().map(|c| c / factorial(k)).collect();
+                    let qv = eval_poly(g, &qs, x)?;
                     out.push(Some(g.mul(qv, rk)?));
                 }
                 out
@@ -312,8 +323,8 @@ impl Primitive for UnaryOp {
 
     fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
         let x = cx.inputs(y)[0];
-        let derivs = self.derivatives(cx.g, x, y, cx.order)?;
-        cx.compose(y, &derivs, &tin[0])
+        let factors = self.taylor_factors(cx.g, x, y, cx.order)?;
+        cx.compose(y, &factors, &tin[0])
     }
 
     fn transpose(

@@ -248,6 +248,8 @@ impl Primitive for UnaryOp {
         match self {
             UnaryOp::Tanh => tanh_via_sigmoid(cx, ins[0]),
             UnaryOp::Sinh | UnaryOp::Cosh => hyperbolic_via_exp(cx, *self, ins[0]),
+            UnaryOp::Sin => sin_via_polynomials(cx, ins[0], 0.0),
+            UnaryOp::Cos => sin_via_polynomials(cx, ins[0], 1.0),
             _ => {
                 let (ty, version) = self.ov_type();
                 cx.op(ty, version, vec![], ins)
@@ -377,6 +379,64 @@ fn hyperbolic_via_exp(cx: &mut LayerCx, op: UnaryOp, x: PortRef) -> PortRef {
     let s = cx.aux(&format!("{name}/sum"), ty, "opset1", numpy(), &[e, inv], out.clone());
     let half = cx.scalar(&format!("{name}/half"), 0.5);
     cx.aux(name, "Multiply", "opset1", numpy(), &[s, half], out)
+}
+
+/// `sin(x)` (or `cos(x)`, a quarter turn on: `quarter = 1`) by Cody-Waite range reduction
+/// and the minimax polynomials of Cephes' `sinf`/`cosf` on `[-pi/4, pi/4]`, as one vectorised
+/// subgraph: the CPU plugin runs Sin and Cos as scalar reference kernels. Absolute error
+/// about 1e-7 for |x| up to 1e4 (`src/emit` tests), like the plugin's own.
+fn sin_via_polynomials(cx: &mut LayerCx, x: PortRef, quarter: f32) -> PortRef {
+    use DType::{Bool, F32};
+    let c = |cx: &mut LayerCx, v: f32| cx.scalar(&format!("c{}", v.to_bits()), v);
+    let mul = |cx: &mut LayerCx, a, b| cx.eltwise("Multiply", &[a, b], F32);
+    let add = |cx: &mut LayerCx, a, b| cx.eltwise("Add", &[a, b], F32);
+    let sub = |cx: &mut LayerCx, a, b| cx.eltwise("Subtract", &[a, b], F32);
+    // j = round(x / (pi/2)), and the quadrant q = (j + quarter) mod 4.
+    let k = c(cx, std::f32::consts::FRAC_2_PI);
+    let xs = mul(cx, x, k);
+    let half = c(cx, 0.5);
+    let xh = add(cx, xs, half);
+    let j = cx.eltwise("Floor", &[xh], F32);
+    // r = x - j pi/2 in three parts (the first exact for |j| < 2^16).
+    let mut r = x;
+    for part in [1.570_312_5f32, 4.837_513e-4, 7.549_79e-8] {
+        let pc = c(cx, part);
+        let jp = mul(cx, j, pc);
+        r = sub(cx, r, jp);
+    }
+    let shift = c(cx, quarter);
+    let q = add(cx, j, shift);
+    let mod_of = |cx: &mut LayerCx, v: PortRef, m: f32| -> PortRef {
+        let inv = c(cx, 1.0 / m);
+        let d = mul(cx, v, inv);
+        let f = cx.eltwise("Floor", &[d], F32);
+        let mc = c(cx, m);
+        let fm = mul(cx, f, mc);
+        sub(cx, v, fm)
+    };
+    let q4 = mod_of(cx, q, 4.0);
+    let q2 = mod_of(cx, q4, 2.0);
+    // Odd r for sin, even for cos, by Horner in r^2.
+    let r2 = mul(cx, r, r);
+    let horner = |cx: &mut LayerCx, coefs: &[f32]| -> PortRef {
+        let mut acc = c(cx, coefs[0]);
+        for &k in &coefs[1..] {
+            let m = mul(cx, acc, r2);
+            let kc = c(cx, k);
+            acc = add(cx, m, kc);
+        }
+        acc
+    };
+    let ps = horner(cx, &[-1.951_529_6e-4, 8.332_160_9e-3, -1.666_665_5e-1, 1.0]);
+    let sin_r = mul(cx, ps, r);
+    let pc = horner(cx, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2, -0.5, 1.0]);
+    let half_c = c(cx, 0.5);
+    let odd = cx.eltwise("GreaterEqual", &[q2, half_c], Bool);
+    let v = cx.eltwise("Select", &[odd, pc, sin_r], F32);
+    let onehalf = c(cx, 1.5);
+    let neg = cx.eltwise("Greater", &[q4, onehalf], Bool);
+    let minus = cx.eltwise("Negative", &[v], F32);
+    cx.op("Select", "opset1", numpy(), &[neg, minus, v])
 }
 
 /// erf to near f64 precision (std has none): the Maclaurin series for |x| <= 2.5, the

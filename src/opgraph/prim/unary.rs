@@ -427,7 +427,7 @@ fn sin_via_polynomials(cx: &mut LayerCx, x: PortRef, quarter: f32) -> PortRef {
         }
         acc
     };
-    let ps = horner(cx, &[-1.951_529_6e-4, 8.332_160_9e-3, -1.666_665_5e-1, 1.0]);
+    let ps = horner(cx, &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1, 1.0]);
     let sin_r = mul(cx, ps, r);
     let pc = horner(cx, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2, -0.5, 1.0]);
     let half_c = c(cx, 0.5);

@@ -192,15 +192,17 @@ impl Taylor<'_> {
                 Some(f1) => self.mul(c[k - 1], f1)?,
                 None => None,
             };
+            // The factors do not depend on the direction: a collapsed top order is summed
+            // over the directions before it is scaled (D times fewer products).
             let mut rest: Tan = None;
             for (n, row) in pw.iter().enumerate().take(k + 1).skip(2) {
                 let (Some(fnv), Some(p)) = (factors.get(n - 1).copied().flatten(), row[k]) else {
                     continue;
                 };
+                let p = self.top(k, Some(p))?.expect("nonzero");
                 let t = self.g.mul(p, fnv)?;
                 rest = self.add(rest, Some(t))?;
             }
-            let rest = self.top(k, rest)?;
             out.push(self.add(lin, rest)?);
         }
         Ok(out)

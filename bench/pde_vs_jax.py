@@ -236,7 +236,8 @@ def main():
                 continue
             orr.setdefault(k, []).append(t)
         if args.show_rounds:
-            print(f"round {r}:", {k: round(v[-1] * 1e3, 3) for k, v in {**jr, **orr}.items()})
+            print(f"round {r} (ms):", {side + k: round(v[-1] * 1e3, 3)
+                                       for side, d in (("jax ", jr), ("ours ", orr)) for k, v in d.items()})
     jt = {k: float(np.median(v)) for k, v in jr.items()}
     ot = {k: float(np.median(v)) for k, v in orr.items()}
     jf, of = jt["forward"], ot.get("forward")

@@ -207,3 +207,172 @@ fn bad_operator_requests_are_clear_errors() {
         assert!(!out.exists(), "{full:?} left an IR behind");
     }
 }
+
+/// The float64 references of a `pde_*` fixture.
+fn read_f64_npz(path: &std::path::Path) -> Vec<(String, ArrayD<f64>)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut npz = ndarray_npy::NpzReader::new(file).unwrap();
+    let names = npz.names().unwrap();
+    names
+        .into_iter()
+        .map(|n| {
+            let a: ArrayD<f64> = npz.by_name(&n).unwrap();
+            (n.trim_end_matches(".npy").to_string(), a)
+        })
+        .collect()
+}
+
+/// The order a reference key is held to: its derivative order, or its residual entry.
+fn tolerance(tol: &serde_json::Value, key: &str, name_of_residual: impl Fn(&str) -> bool) -> f64 {
+    let by = |k: &str| {
+        tol[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no tolerance {k}"))
+    };
+    if let Some(spec) = key.strip_prefix("derivative/") {
+        return by(&(spec.split('/').count() - 1).to_string());
+    }
+    if key.starts_with("laplacian/") {
+        return by("2");
+    }
+    if key.starts_with("bilaplacian/") {
+        return by("4");
+    }
+    if name_of_residual(key) {
+        return by(&format!("residual/{key}"));
+    }
+    by("0")
+}
+
+/// Every `pde_*` fixture's operators against JAX's float64 references, through the
+/// interpreter and through OpenVINO (f32), each key within the fixture's stated normwise
+/// tolerance for its order (`max |got - want| / max |want|`: 1e-5 for outputs up to 1e-3 for
+/// fourth derivatives and biharmonics).
+#[test]
+fn pde_fixtures_match_jax_in_float64() {
+    let mut rt = keras2ov::runtime::Runtime::new("CPU", keras2ov::runtime::Precision::F32).unwrap();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut worst: std::collections::BTreeMap<String, f64> = Default::default();
+    for f in manifest()
+        .into_iter()
+        .filter(|f| f.entry.get("pde").is_some())
+    {
+        let pde = &f.entry["pde"];
+        let strings = |k: &str| -> Vec<String> {
+            pde[k]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        let residual_names: Vec<String> = pde["residuals"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let residuals: Vec<String> = pde["residuals"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(n, e)| match n.as_str() {
+                        "residual" => e.as_str().unwrap().to_string(),
+                        _ => format!("{n}={}", e.as_str().unwrap()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let d = keras2ov::pipeline::Derivatives {
+            pde: Operators {
+                laplacian: pde["laplacian"].as_bool() == Some(true),
+                bilaplacian: pde["bilaplacian"].as_bool() == Some(true),
+                derivatives: strings("derivatives"),
+                residuals,
+            },
+            wrt: strings("wrt"),
+            of: strings("of"),
+            ..Default::default()
+        };
+        let (loaded, g) = keras2ov::pipeline::load_graph(&f.keras).unwrap();
+        let dg = match keras2ov::pipeline::with_derivatives(&g, &d) {
+            Ok(dg) => dg,
+            Err(e) => {
+                failures.push(format!("{}: {e:#}", f.name));
+                continue;
+            }
+        };
+        let inputs = read_npz(&f.inputs);
+        let want = read_f64_npz(&fixtures().join(pde["file"].as_str().unwrap()));
+        let tol = &pde["tolerance"]["f32"];
+        // The interpreter.
+        let args: Vec<_> = dg
+            .inputs
+            .iter()
+            .map(|&p| get(&inputs, dg.input_name(p)).mapv(f64::from))
+            .collect();
+        let interp_out = interp::eval(&dg, &args).unwrap();
+        // OpenVINO.
+        let ir = keras2ov::pipeline::emit_graph(&dg, &loaded.model.name, None).unwrap();
+        let mut compiled = rt.compile(&ir).unwrap();
+        let feed: Vec<(String, _)> = dg
+            .inputs
+            .iter()
+            .map(|&p| {
+                (
+                    dg.input_name(p).to_string(),
+                    get(&inputs, dg.input_name(p)).clone(),
+                )
+            })
+            .collect();
+        let ov_out = compiled.infer(&feed).unwrap();
+        for (key, w) in &want {
+            let is_res = |k: &str| residual_names.iter().any(|n| n == k);
+            let t = tolerance(tol, key, is_res);
+            let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+            let k = dg.outputs.iter().position(|(n, _)| n == key);
+            let Some(k) = k else {
+                failures.push(format!("{}: no output '{key}'", f.name));
+                continue;
+            };
+            let ov = &ov_out[k].1;
+            for (route, got) in [
+                ("interpreter", interp_out[k].clone()),
+                ("OpenVINO", ov.mapv(f64::from)),
+            ] {
+                let err = got
+                    .iter()
+                    .zip(w.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max)
+                    / scale;
+                let order = if is_res(key) {
+                    "residual".to_string()
+                } else {
+                    tolerance_order(key)
+                };
+                let e = worst.entry(format!("{route} {order}")).or_insert(0.0);
+                *e = e.max(err);
+                if got.shape() != w.shape() || err > t {
+                    failures.push(format!(
+                        "{} {route}: {key}: error {err:.2e} > {t:e}",
+                        f.name
+                    ));
+                }
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("largest normwise errors: {worst:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared > 200, "only {compared} arrays compared");
+}
+
+fn tolerance_order(key: &str) -> String {
+    if let Some(spec) = key.strip_prefix("derivative/") {
+        format!("order {}", spec.split('/').count() - 1)
+    } else if key.starts_with("laplacian/") {
+        "laplacian".into()
+    } else if key.starts_with("bilaplacian/") {
+        "bilaplacian".into()
+    } else {
+        "output".into()
+    }
+}

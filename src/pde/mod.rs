@@ -83,7 +83,7 @@ pub fn add(
         g.output(&format!("derivative/{}", p.text), v);
     }
     for r in &ops.residuals {
-        let (name, v) = residual::build(g, r)?;
+        let (name, v) = residual::build(g, r, &sel.wrt)?;
         g.output(&name, v);
     }
     Ok(())

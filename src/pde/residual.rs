@@ -32,8 +32,10 @@ enum Expr {
     Call(UnaryOp, Box<Expr>),
 }
 
-/// Build `[NAME=]EXPR` into `g`; returns the output name and value.
-pub fn build(g: &mut OpGraph, text: &str) -> Result<(String, ValueId), PdeError> {
+/// Build `[NAME=]EXPR` into `g`; returns the output name and value. `laplacian(u)` sums over
+/// the elements of the inputs `wrt` (the `--wrt` selection: the spatial inputs of a heat
+/// equation, say).
+pub fn build(g: &mut OpGraph, text: &str, wrt: &[ValueId]) -> Result<(String, ValueId), PdeError> {
     let (name, expr) = split_name(text);
     let err =
         |col: usize, msg: String| PdeError::Spec(format!("residual '{expr}': column {col}: {msg}"));
@@ -69,7 +71,7 @@ pub fn build(g: &mut OpGraph, text: &str) -> Result<(String, ValueId), PdeError>
         .expect("sum");
     let names = Names::of(g);
     let ast = to_expr(top, &names).map_err(|(col, msg)| err(col, msg))?;
-    let value = lower(g, &ast).map_err(|m| err(1, m))?;
+    let value = lower(g, &ast, wrt).map_err(|m| err(1, m))?;
     if g.rank(value) == 0 || g.shape(value)[0].is_some() {
         return Err(err(
             1,
@@ -303,7 +305,7 @@ fn needs(e: &Expr, partials: &mut Vec<String>, laps: &mut Vec<String>) {
 }
 
 /// The expression as graph nodes.
-fn lower(g: &mut OpGraph, e: &Expr) -> Result<ValueId, String> {
+fn lower(g: &mut OpGraph, e: &Expr, wrt: &[ValueId]) -> Result<ValueId, String> {
     let (mut ps, mut ls) = (Vec::new(), Vec::new());
     needs(e, &mut ps, &mut ls);
     let partials: Vec<Partial> = ps
@@ -314,12 +316,6 @@ fn lower(g: &mut OpGraph, e: &Expr) -> Result<ValueId, String> {
     for (p, v) in partial_derivatives(g, &partials).map_err(|e| e.to_string())? {
         values.insert(format!("d:{}", p.text), v);
     }
-    let floats: Vec<ValueId> = g
-        .inputs
-        .iter()
-        .copied()
-        .filter(|&p| g.dtype(p) == DType::F32)
-        .collect();
     let ys: Vec<(String, ValueId)> = g
         .outputs
         .iter()
@@ -327,7 +323,7 @@ fn lower(g: &mut OpGraph, e: &Expr) -> Result<ValueId, String> {
         .cloned()
         .collect();
     if !ys.is_empty() {
-        for (n, v) in laplacians(g, &floats, &ys, Laplace::Laplacian).map_err(|e| e.to_string())? {
+        for (n, v) in laplacians(g, wrt, &ys, Laplace::Laplacian).map_err(|e| e.to_string())? {
             values.insert(format!("lap:{n}"), v);
         }
     }
@@ -421,6 +417,8 @@ mod tests {
     #[test]
     fn errors_point_at_the_column() {
         let mut g = graph();
+        let wrt = g.inputs.clone();
+        let build = |g: &mut OpGraph, t: &str| build(g, t, &wrt);
         let e = build(&mut g, "u_t + v_x").unwrap_err().to_string();
         assert!(
             e.contains("column 7") && e.contains("unknown name 'v_x'"),

@@ -18,8 +18,9 @@
 
 use super::error::LoadError;
 use crate::layer_graph::{Arg, Call, InputSpec, KerasModel, LayerNode, NodeKind, TensorRef};
+use crate::text::{clip, clip_to};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Class names the loader treats as (nested) models, when their config has `layers`.
 const MODEL_CLASSES: [&str; 3] = ["Functional", "Sequential", "Model"];
@@ -44,11 +45,100 @@ impl Cx<'_> {
 
 type R<T> = Result<T, LoadError>;
 
+/// Characters of a JSON key kept in a location.
+const KEY_CHARS: usize = 40;
+
 fn key(loc: &str, k: &str) -> String {
+    let k = clip_to(k, KEY_CHARS);
     if loc.is_empty() {
-        k.to_string()
+        k.into_owned()
     } else {
         format!("{loc}.{k}")
+    }
+}
+
+/// A location inside the config, built only when an error needs it: walking a large value
+/// must not copy its location string for every element.
+#[derive(Clone, Copy)]
+pub(crate) enum Loc<'a> {
+    Root(&'a str),
+    Key(&'a Loc<'a>, &'a str),
+    Idx(&'a Loc<'a>, usize),
+}
+
+impl<'a> Loc<'a> {
+    pub(crate) fn key(&'a self, k: &'a str) -> Loc<'a> {
+        Loc::Key(self, k)
+    }
+
+    pub(crate) fn idx(&'a self, i: usize) -> Loc<'a> {
+        Loc::Idx(self, i)
+    }
+
+    /// `config.layers[2].inbound_nodes[0].args[1]`, keys clipped.
+    pub(crate) fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut cur = self;
+        let root = loop {
+            match cur {
+                Loc::Root(r) => break *r,
+                Loc::Key(parent, k) => {
+                    segs.push(Err(*k));
+                    cur = parent;
+                }
+                Loc::Idx(parent, i) => {
+                    segs.push(Ok(*i));
+                    cur = parent;
+                }
+            }
+        };
+        let mut out = root.to_string();
+        for seg in segs.into_iter().rev() {
+            match seg {
+                Ok(i) => out.push_str(&format!("[{i}]")),
+                Err(k) => out = key(&out, k),
+            }
+        }
+        out
+    }
+}
+
+/// The JSON values (by address) that hold a `__keras_tensor__` somewhere inside, found in
+/// one walk so that parsing a nested argument does not search each subtree again.
+struct TensorMarks(HashSet<*const Value>);
+
+impl TensorMarks {
+    fn of(v: &Value) -> TensorMarks {
+        fn mark(v: &Value, set: &mut HashSet<*const Value>) -> bool {
+            let has = match v {
+                Value::Object(m) => {
+                    let mut any = class_of(m) == Some("__keras_tensor__");
+                    for c in m.values() {
+                        any |= mark(c, set);
+                    }
+                    any
+                }
+                Value::Array(a) => {
+                    let mut any = false;
+                    for c in a {
+                        any |= mark(c, set);
+                    }
+                    any
+                }
+                _ => false,
+            };
+            if has {
+                set.insert(v as *const Value);
+            }
+            has
+        }
+        let mut set = HashSet::new();
+        mark(v, &mut set);
+        TensorMarks(set)
+    }
+
+    fn contains_tensor(&self, v: &Value) -> bool {
+        self.0.contains(&(v as *const Value))
     }
 }
 
@@ -59,12 +149,13 @@ pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
         return Err(cx.err("", "expected a JSON object describing the model"));
     };
     if !is_model_entry(obj) {
-        let class = obj
-            .get("class_name")
-            .and_then(Value::as_str)
-            .unwrap_or("(no class_name)");
+        let class = clip(
+            obj.get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or("(no class_name)"),
+        );
         let registered = match obj.get("registered_name").and_then(Value::as_str) {
-            Some(r) if r != class => format!(", registered as `{r}`"),
+            Some(r) if r != class => format!(", registered as `{}`", clip(r)),
             _ => String::new(),
         };
         return Err(cx.err(
@@ -81,6 +172,10 @@ pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
 
 /// Refuse `Lambda` layers and serialized Python lambdas anywhere in the config.
 fn refuse_code(v: &Value, loc: &str, cx: &Cx) -> R<()> {
+    refuse_code_at(v, &Loc::Root(loc), cx)
+}
+
+fn refuse_code_at(v: &Value, loc: &Loc, cx: &Cx) -> R<()> {
     match v {
         Value::Object(m) => {
             match m.get("class_name").and_then(Value::as_str) {
@@ -92,27 +187,27 @@ fn refuse_code(v: &Value, loc: &str, cx: &Cx) -> R<()> {
                         .unwrap_or("(unnamed)");
                     return Err(LoadError::Lambda {
                         file: cx.file.to_string(),
-                        what: format!("Lambda layer `{name}`"),
-                        location: loc_or_top(loc),
+                        what: format!("Lambda layer `{}`", clip(name)),
+                        location: loc_or_top(&loc.render()),
                     });
                 }
                 Some("__lambda__") => {
                     return Err(LoadError::Lambda {
                         file: cx.file.to_string(),
                         what: "a serialized Python lambda".to_string(),
-                        location: loc_or_top(loc),
+                        location: loc_or_top(&loc.render()),
                     });
                 }
                 _ => {}
             }
             for (k, child) in m {
-                refuse_code(child, &key(loc, k), cx)?;
+                refuse_code_at(child, &loc.key(k), cx)?;
             }
             Ok(())
         }
         Value::Array(a) => {
             for (i, child) in a.iter().enumerate() {
-                refuse_code(child, &format!("{loc}[{i}]"), cx)?;
+                refuse_code_at(child, &loc.idx(i), cx)?;
             }
             Ok(())
         }
@@ -168,33 +263,40 @@ fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
             return Err(cx.err(
                 &eloc,
                 format!(
-                    "model `{name}` has two layers named `{}` (Keras requires unique names)",
-                    node.name
+                    "model `{}` has two layers named `{}` (Keras requires unique names)",
+                    clip(&name),
+                    clip(&node.name)
                 ),
             ));
         }
         layers.push(node);
     }
+    drop(names);
     if sequential {
         return normalise_sequential(name, class_name, layers, cfg, &cfg_loc, cx);
     }
     // `input_layers` / `output_layers`: flattened tensor references.
     let read_refs = |field: &str| -> Result<(Vec<TensorRef>, String), LoadError> {
         let loc = key(&cfg_loc, field);
-        let v = cfg
-            .get(field)
-            .ok_or_else(|| cx.err(&cfg_loc, format!("model `{name}` has no `{field}`")))?;
+        let v = cfg.get(field).ok_or_else(|| {
+            cx.err(
+                &cfg_loc,
+                format!("model `{}` has no `{field}`", clip(&name)),
+            )
+        })?;
         let mut refs = Vec::new();
         flatten_refs(v, &loc, &mut refs, cx)?;
         Ok((refs, loc))
     };
     let (mut inputs, in_loc) = read_refs("input_layers")?;
     let (mut outputs, out_loc) = read_refs("output_layers")?;
+    let by_name: HashMap<&str, &LayerNode> = layers.iter().map(|l| (l.name.as_str(), l)).collect();
     for (refs, loc) in [(&mut inputs, &in_loc), (&mut outputs, &out_loc)] {
         for r in refs.iter_mut() {
-            unshift_functional_node(r, &layers, loc, cx)?;
+            unshift_functional_node(r, &by_name, loc, cx)?;
         }
     }
+    drop(by_name);
     Ok(KerasModel {
         name,
         class_name,
@@ -205,8 +307,13 @@ fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
 }
 
 /// In `input_layers`/`output_layers`, calls of a nested Functional model are numbered from 1.
-fn unshift_functional_node(r: &mut TensorRef, layers: &[LayerNode], loc: &str, cx: &Cx) -> R<()> {
-    let Some(target) = layers.iter().find(|l| l.name == r.layer) else {
+fn unshift_functional_node(
+    r: &mut TensorRef,
+    layers: &HashMap<&str, &LayerNode>,
+    loc: &str,
+    cx: &Cx,
+) -> R<()> {
+    let Some(target) = layers.get(r.layer.as_str()) else {
         return Ok(()); // reported by order::validate
     };
     if let NodeKind::Model(m) = &target.kind {
@@ -217,7 +324,7 @@ fn unshift_functional_node(r: &mut TensorRef, layers: &[LayerNode], loc: &str, c
                     format!(
                         "refers to node 0 of nested model `{}`, but Keras numbers a nested \
                          Functional model's calls from 1 there",
-                        r.layer
+                        clip(&r.layer)
                     ),
                 ));
             }
@@ -252,7 +359,10 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
     else {
         return Err(cx.err(
             loc,
-            format!("the `{class_name}` entry has no name (neither `name` nor `config.name`)"),
+            format!(
+                "the `{}` entry has no name (neither `name` nor `config.name`)",
+                clip(class_name)
+            ),
         ));
     };
     let name = name.to_string();
@@ -284,8 +394,9 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
 
 /// `InputLayer` config -> [`InputSpec`].
 fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSpec> {
+    let shown = clip(name);
     let Some(cfg) = config.as_object() else {
-        return Err(cx.err(loc, format!("InputLayer `{name}` has no config object")));
+        return Err(cx.err(loc, format!("InputLayer `{shown}` has no config object")));
     };
     let (shape_key, shape_v) = match (cfg.get("batch_shape"), cfg.get("batch_input_shape")) {
         (Some(v), _) if !v.is_null() => ("batch_shape", v),
@@ -293,7 +404,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
         _ => {
             return Err(cx.err(
                 loc,
-                format!("InputLayer `{name}` has no `batch_shape` (nor `batch_input_shape`)"),
+                format!("InputLayer `{shown}` has no `batch_shape` (nor `batch_input_shape`)"),
             ))
         }
     };
@@ -301,7 +412,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
         cx.err(
             &key(loc, shape_key),
             format!(
-                "InputLayer `{name}`: expected a list of non-negative integers or nulls, \
+                "InputLayer `{shown}`: expected a list of non-negative integers or nulls, \
                      found {}",
                 short(shape_v)
             ),
@@ -313,7 +424,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
             cx.err(
                 &key(loc, "dtype"),
                 format!(
-                    "InputLayer `{name}`: expected a dtype string or a DTypePolicy object, \
+                    "InputLayer `{shown}`: expected a dtype string or a DTypePolicy object, \
                      found {}",
                     short(v)
                 ),
@@ -382,12 +493,14 @@ fn parse_inbound_nodes(v: Option<&Value>, loc: &str, cx: &Cx) -> R<Vec<Call>> {
 /// One inbound node: `{"args": [...], "kwargs": {...}}`, or the legacy list of
 /// `[layer, node, tensor(, kwargs)]` entries (`functional.deserialize_node`).
 fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
+    let marks = TensorMarks::of(n);
+    let root = Loc::Root(loc);
     match n {
         Value::Null => Ok(Call::default()),
         Value::Object(m) => {
             let args = match m.get("args") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(v) => match parse_arg(v, &key(loc, "args"), cx)? {
+                Some(v) => match parse_arg_at(v, &root.key("args"), &marks, cx)? {
                     Arg::List(items) => items,
                     _ => {
                         return Err(cx.err(
@@ -399,10 +512,12 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
             };
             let kwargs = match m.get("kwargs") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(kw)) => kw
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), parse_arg(v, &key(&key(loc, "kwargs"), k), cx)?)))
-                    .collect::<R<Vec<_>>>()?,
+                Some(Value::Object(kw)) => {
+                    let kloc = root.key("kwargs");
+                    kw.iter()
+                        .map(|(k, v)| Ok((k.clone(), parse_arg_at(v, &kloc.key(k), &marks, cx)?)))
+                        .collect::<R<Vec<_>>>()?
+                }
                 Some(v) => {
                     return Err(cx.err(
                         &key(loc, "kwargs"),
@@ -416,11 +531,11 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
             let mut tensors = Vec::with_capacity(items.len());
             let mut kwargs = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                let iloc = format!("{loc}[{i}]");
+                let iloc = root.idx(i);
                 let parts = item.as_array().filter(|a| a.len() == 3 || a.len() == 4);
                 let Some(parts) = parts else {
                     return Err(cx.err(
-                        &iloc,
+                        &iloc.render(),
                         format!(
                             "expected a legacy node entry [layer, node_index, tensor_index(, \
                              kwargs)], found {}",
@@ -428,18 +543,18 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
                         ),
                     ));
                 };
-                tensors.push(Arg::Tensor(parse_history(
+                tensors.push(Arg::Tensor(parse_history_at(
                     &Value::Array(parts[..3].to_vec()),
                     &iloc,
                     cx,
                 )?));
                 if let Some(kw) = parts.get(3) {
                     let Some(kw) = kw.as_object() else {
-                        return Err(cx.err(&iloc, "legacy node kwargs must be an object"));
+                        return Err(cx.err(&iloc.render(), "legacy node kwargs must be an object"));
                     };
                     kwargs = kw
                         .iter()
-                        .map(|(k, v)| Ok((k.clone(), parse_arg(v, &key(&iloc, k), cx)?)))
+                        .map(|(k, v)| Ok((k.clone(), parse_arg_at(v, &iloc.key(k), &marks, cx)?)))
                         .collect::<R<Vec<_>>>()?;
                 }
             }
@@ -462,25 +577,20 @@ fn class_of(m: &Map<String, Value>) -> Option<&str> {
     m.get("class_name").and_then(Value::as_str)
 }
 
-/// Whether a JSON value holds a `__keras_tensor__` anywhere.
-fn contains_tensor(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => {
-            class_of(m) == Some("__keras_tensor__") || m.values().any(contains_tensor)
-        }
-        Value::Array(a) => a.iter().any(contains_tensor),
-        _ => false,
-    }
+/// One call argument.
+#[cfg(test)]
+pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
+    parse_arg_at(v, &Loc::Root(loc), &TensorMarks::of(v), cx)
 }
 
-/// One call argument.
-pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
+/// One call argument at `loc`; `marks` covers `v`.
+fn parse_arg_at(v: &Value, loc: &Loc, marks: &TensorMarks, cx: &Cx) -> R<Arg> {
     match v {
         Value::Array(items) => Ok(Arg::List(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, x)| parse_arg(x, &format!("{loc}[{i}]"), cx))
+                .map(|(i, x)| parse_arg_at(x, &loc.idx(i), marks, cx))
                 .collect::<R<_>>()?,
         )),
         Value::Object(m) => match class_of(m) {
@@ -489,32 +599,36 @@ pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
                     .get("config")
                     .and_then(|c| c.get("keras_history"))
                     .unwrap_or(&Value::Null);
-                Ok(Arg::Tensor(parse_history(
+                let cloc = loc.key("config");
+                Ok(Arg::Tensor(parse_history_at(
                     hist,
-                    &key(&key(loc, "config"), "keras_history"),
+                    &cloc.key("keras_history"),
                     cx,
                 )?))
             }
             Some("__tuple__") if m.get("items").is_some_and(Value::is_array) => {
-                parse_arg(&m["items"], &key(loc, "items"), cx)
+                parse_arg_at(&m["items"], &loc.key("items"), marks, cx)
             }
             Some(other) => {
-                if contains_tensor(v) {
+                if marks.contains_tensor(v) {
                     Err(cx.err(
-                        loc,
-                        format!("a tensor inside a serialized `{other}` object is not supported"),
+                        &loc.render(),
+                        format!(
+                            "a tensor inside a serialized `{}` object is not supported",
+                            clip(other)
+                        ),
                     ))
                 } else {
                     Ok(Arg::Literal(v.clone()))
                 }
             }
             None => {
-                if contains_tensor(v) {
+                if marks.contains_tensor(v) {
                     let mut keys: Vec<&String> = m.keys().collect();
                     keys.sort();
                     Ok(Arg::List(
                         keys.into_iter()
-                            .map(|k| parse_arg(&m[k], &key(loc, k), cx))
+                            .map(|k| parse_arg_at(&m[k], &loc.key(k), marks, cx))
                             .collect::<R<_>>()?,
                     ))
                 } else {
@@ -527,7 +641,7 @@ pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
 }
 
 /// `[layer_name, node_index, tensor_index]`.
-pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
+fn parse_history_at(v: &Value, loc: &Loc, cx: &Cx) -> R<TensorRef> {
     let parsed = v.as_array().filter(|a| a.len() == 3).and_then(|a| {
         Some(TensorRef {
             layer: a[0].as_str()?.to_string(),
@@ -537,7 +651,7 @@ pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
     });
     parsed.ok_or_else(|| {
         cx.err(
-            loc,
+            &loc.render(),
             format!(
                 "expected a tensor reference [layer_name, node_index, tensor_index], found {}",
                 short(v)
@@ -548,30 +662,34 @@ pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
 
 /// Flatten `input_layers` / `output_layers` the way `keras.tree.flatten` does.
 pub(crate) fn flatten_refs(v: &Value, loc: &str, out: &mut Vec<TensorRef>, cx: &Cx) -> R<()> {
+    flatten_refs_at(v, &Loc::Root(loc), out, cx)
+}
+
+fn flatten_refs_at(v: &Value, loc: &Loc, out: &mut Vec<TensorRef>, cx: &Cx) -> R<()> {
     match v {
         Value::Array(a) if a.len() == 3 && a[0].is_string() => {
-            out.push(parse_history(v, loc, cx)?);
+            out.push(parse_history_at(v, loc, cx)?);
             Ok(())
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                flatten_refs(x, &format!("{loc}[{i}]"), out, cx)?;
+                flatten_refs_at(x, &loc.idx(i), out, cx)?;
             }
             Ok(())
         }
         Value::Object(m) if class_of(m) == Some("__tuple__") && m.contains_key("items") => {
-            flatten_refs(&m["items"], &key(loc, "items"), out, cx)
+            flatten_refs_at(&m["items"], &loc.key("items"), out, cx)
         }
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
             for k in keys {
-                flatten_refs(&m[k], &key(loc, k), out, cx)?;
+                flatten_refs_at(&m[k], &loc.key(k), out, cx)?;
             }
             Ok(())
         }
         other => Err(cx.err(
-            loc,
+            &loc.render(),
             format!(
                 "expected [layer_name, node_index, tensor_index] or a list/dict of them, found {}",
                 short(other)
@@ -591,6 +709,7 @@ fn normalise_sequential(
     cx: &Cx,
 ) -> R<KerasModel> {
     let layers_loc = key(cfg_loc, "layers");
+    let shown = clip(&name);
     if let Some(i) = layers
         .iter()
         .skip(1)
@@ -598,7 +717,7 @@ fn normalise_sequential(
     {
         return Err(cx.err(
             &format!("{layers_loc}[{}]", i + 1),
-            format!("Sequential model `{name}` has an InputLayer after its first layer"),
+            format!("Sequential model `{shown}` has an InputLayer after its first layer"),
         ));
     }
     let has_input = layers
@@ -611,7 +730,7 @@ fn normalise_sequential(
     if layers.len() < 2 {
         return Err(cx.err(
             &layers_loc,
-            format!("Sequential model `{name}` has no layers after its input"),
+            format!("Sequential model `{shown}` has no layers after its input"),
         ));
     }
     for i in 1..layers.len() {
@@ -651,13 +770,14 @@ fn synthesise_input(
     cfg_loc: &str,
     cx: &Cx,
 ) -> R<LayerNode> {
+    let shown = clip(name);
     let shape_v = match cfg.get("build_input_shape") {
         Some(v) if !v.is_null() => v,
         _ => {
             return Err(cx.err(
                 cfg_loc,
                 format!(
-                    "Sequential model `{name}` was saved unbuilt: it has no InputLayer and no \
+                    "Sequential model `{shown}` was saved unbuilt: it has no InputLayer and no \
                      `build_input_shape`, so its input shape (and its weights) are unknown. Add \
                      `keras.Input(shape=...)` as its first layer (or build it) and re-save it."
                 ),
@@ -668,7 +788,7 @@ fn synthesise_input(
         cx.err(
             &key(cfg_loc, "build_input_shape"),
             format!(
-                "Sequential model `{name}`: build_input_shape must be a single shape (a list of \
+                "Sequential model `{shown}`: build_input_shape must be a single shape (a list of \
                  integers or nulls), found {}",
                 short(shape_v)
             ),

@@ -330,6 +330,7 @@ mod tests {
     const JSON_CAP: u64 = super::super::limits::JSON_CAP;
     const WEIGHTS_CAP: u64 = 2 << 30;
 
+    #[derive(Debug)]
     struct Archive {
         metadata: Value,
         config: Value,
@@ -359,11 +360,11 @@ mod tests {
     fn set_declared_size(zip: &mut [u8], name: &str, size: u32) {
         let n = name.as_bytes();
         for i in 0..zip.len().saturating_sub(46) {
-            let sig = &zip[i..i + 4];
-            if sig == b"PK\x03\x04" && zip[i + 30..].starts_with(n) {
+            let sig: [u8; 4] = zip[i..i + 4].try_into().unwrap();
+            if &sig == b"PK\x03\x04" && zip[i + 30..].starts_with(n) {
                 zip[i + 22..i + 26].copy_from_slice(&size.to_le_bytes());
             }
-            if sig == b"PK\x01\x02" && zip[i + 46..].starts_with(n) {
+            if &sig == b"PK\x01\x02" && zip[i + 46..].starts_with(n) {
                 zip[i + 24..i + 28].copy_from_slice(&size.to_le_bytes());
             }
         }

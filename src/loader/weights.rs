@@ -87,6 +87,8 @@ enum ReadKind {
 /// A dataset found by the first pass, to be read by the second.
 struct Planned {
     layer: usize,
+    /// In the layer's own `vars` (not a sub-object's).
+    own: bool,
     path: String,
     ds: Dataset,
     shape: Vec<usize>,
@@ -536,7 +538,7 @@ fn fill_layer(layer: &LayerNode, id: usize, g: &Group, gpath: &str, st: &mut St)
         NodeKind::Model(inner) => {
             let m = members(g, gpath, st)?;
             if let Some(v) = subgroup(&m, "vars", gpath, st)? {
-                plan_vars(&v, &join(gpath, "vars"), id, st)?;
+                plan_vars(&v, &join(gpath, "vars"), id, true, st)?;
             }
             attach_model(inner, g, gpath, id + 1, st)
         }
@@ -554,7 +556,7 @@ fn collect_object(g: &Group, gpath: &str, depth: usize, id: usize, st: &mut St) 
     }
     let m = members(g, gpath, st)?;
     if let Some(v) = subgroup(&m, "vars", gpath, st)? {
-        plan_vars(&v, &join(gpath, "vars"), id, st)?;
+        plan_vars(&v, &join(gpath, "vars"), id, depth == 0, st)?;
     }
     let mut children: Vec<(&String, &Member)> = m.iter().filter(|(n, _)| *n != "vars").collect();
     children.sort_by_key(|(n, _)| name_key(n));
@@ -606,7 +608,7 @@ pub(crate) fn sorted_var_names(names: &[String]) -> Result<Vec<(usize, String)>,
     Ok(v)
 }
 
-fn plan_vars(vars: &Group, vpath: &str, id: usize, st: &mut St) -> R<()> {
+fn plan_vars(vars: &Group, vpath: &str, id: usize, own: bool, st: &mut St) -> R<()> {
     let m = members(vars, vpath, st)?;
     let names: Vec<String> = m.keys().cloned().collect();
     let order = sorted_var_names(&names).map_err(|e| st.err(vpath, e))?;
@@ -618,7 +620,7 @@ fn plan_vars(vars: &Group, vpath: &str, id: usize, st: &mut St) -> R<()> {
                 "is a group where Keras writes a variable (a dataset)",
             ));
         };
-        plan_dataset(ds, path, id, st)?;
+        plan_dataset(ds, path, id, own, st)?;
     }
     Ok(())
 }
@@ -642,7 +644,7 @@ pub(crate) fn bf16_to_f32(bits: u16) -> f32 {
 }
 
 /// First pass over one dataset: everything but its data, checked.
-fn plan_dataset(ds: &Dataset, path: String, id: usize, st: &mut St) -> R<()> {
+fn plan_dataset(ds: &Dataset, path: String, id: usize, own: bool, st: &mut St) -> R<()> {
     use hdf5::dataset::Layout;
     st.at(&path);
     let layout = ds.layout();
@@ -743,6 +745,7 @@ fn plan_dataset(ds: &Dataset, path: String, id: usize, st: &mut St) -> R<()> {
     };
     st.plan.push(Planned {
         layer: id,
+        own,
         path: clip_path(path),
         ds: ds.clone(),
         shape,
@@ -760,9 +763,9 @@ fn clip_path(path: String) -> String {
     }
 }
 
-/// What a layer's config says about the shapes of its weights, checked before reading them.
-/// Only Dense is checked here (its `units` fix the kernel's last axis and the bias); lowering
-/// checks every supported layer in full, with the input shapes known.
+/// What a layer's config says about the shapes of its own weights, checked before reading
+/// them. Only Dense is checked here (its `units` fix the kernel's last axis and the bias);
+/// lowering checks every supported layer in full, with the input shapes known.
 fn check_config(layer: &LayerNode, first: usize, st: &St) -> R<()> {
     if layer.class_name != "Dense" || !layer.module.starts_with("keras") {
         return Ok(());
@@ -775,8 +778,8 @@ fn check_config(layer: &LayerNode, first: usize, st: &St) -> R<()> {
         return Ok(()); // lowering reports the bad config
     };
     let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
-    let planned = &st.plan[first..];
-    let wrong = |p: &Planned, implied: String| {
+    let planned: Vec<&Planned> = st.plan[first..].iter().filter(|p| p.own).collect();
+    let wrong = |p: &&Planned, implied: String| {
         st.err(
             &p.path,
             format!(

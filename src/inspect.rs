@@ -216,7 +216,11 @@ mod tests {
         let class = "C".repeat(20_000_000);
         let m = chain(2, &class);
         let rows = table_rows(&m, &[]);
-        assert!(rows[1][1].ends_with("... (20000000 characters)"), "{}", &rows[1][1][..50]);
+        assert!(
+            rows[1][1].ends_with("... (20000000 characters)"),
+            "{}",
+            &rows[1][1][..50]
+        );
         let mut out = Vec::new();
         write_table(&rows, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -120,10 +120,7 @@ fn damaged(file: &str, entry: &str, e: impl std::fmt::Display) -> LoadError {
     LoadError::Entry {
         file: file.to_string(),
         entry: entry.to_string(),
-        detail: format!(
-            "the compressed data is damaged ({})",
-            clip(&e.to_string())
-        ),
+        detail: format!("the compressed data is damaged ({})", clip(&e.to_string())),
     }
 }
 
@@ -148,7 +145,13 @@ fn check_declared(
 }
 
 /// The entry inflated to `got` bytes: more than `cap`, or more than it declared?
-fn check_inflated(file: &str, entry: &str, got: u64, declared: u64, cap: u64) -> Result<(), LoadError> {
+fn check_inflated(
+    file: &str,
+    entry: &str,
+    got: u64,
+    declared: u64,
+    cap: u64,
+) -> Result<(), LoadError> {
     if got > cap {
         return Err(LoadError::EntryTooLarge {
             file: file.to_string(),
@@ -487,7 +490,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("config.json") && e.contains("50 bytes it declares"), "{e}");
+        assert!(
+            e.contains("config.json") && e.contains("50 bytes it declares"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@
 use super::error::LoadError;
 use crate::layer_graph::{Arg, Call, InputSpec, KerasModel, LayerNode, NodeKind, TensorRef};
 use crate::text::{clip, clip_to};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -142,20 +144,132 @@ impl TensorMarks {
     }
 }
 
+/// Most models nested in one another.
+pub(crate) const MAX_MODEL_DEPTH: usize = 32;
+/// Most JSON values (counted as `{`, `[` and `,` outside strings) `config.json` may hold. A
+/// real Keras model has far fewer; the 200,000-layer chain of the hostile-input tests has
+/// about 4.6 million. It bounds what parsing the config may allocate.
+pub const MAX_CONFIG_VALUES: usize = 8_000_000;
+
+/// The JSON values of a document, approximately: `{`, `[` and `,` outside strings, plus one.
+fn count_values(bytes: &[u8]) -> usize {
+    let mut n = 1;
+    let mut in_str = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' | b',' => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+/// Members of a JSON object, their values left as raw text (looked up like a `Value`: when a
+/// key repeats, the last one wins).
+struct RawObj<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObj<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObj<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawObj<'de>, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, &'de RawValue>()? {
+                    v.push((k, val));
+                }
+                Ok(RawObj(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> RawObj<'a> {
+    /// `raw` as an object, or `None` when it is something else.
+    fn of(raw: &'a RawValue) -> Option<RawObj<'a>> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    fn get(&self, k: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| *v)
+    }
+
+    fn str(&self, k: &str) -> Option<String> {
+        self.get(k)
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+    }
+
+    /// Whether member `k` is a JSON array.
+    fn is_array(&self, k: &str) -> bool {
+        self.get(k).is_some_and(|v| v.get().starts_with('['))
+    }
+}
+
+/// Parse a raw value into a `Value` (its nesting is limited by serde_json to 128 levels).
+fn to_value(raw: &RawValue, loc: &str, cx: &Cx) -> R<Value> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        cx.err(
+            loc,
+            format!(
+                "cannot parse this part of the config ({})",
+                clip(&e.to_string())
+            ),
+        )
+    })
+}
+
 /// Parse the whole of `config.json`.
-pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
-    refuse_code(root, "", cx)?;
-    let Some(obj) = root.as_object() else {
+///
+/// The document is first checked for syntax and size as a whole, then parsed one layer entry
+/// at a time: a nested model is walked in its raw form, and every other entry becomes a
+/// `serde_json::Value` only while it is turned into a [`LayerNode`]. Peak memory is then the
+/// raw text plus what the model keeps, not a `Value` of the whole document (about 16 times
+/// the text).
+pub(crate) fn parse_root_bytes(bytes: &[u8], cx: &Cx) -> R<KerasModel> {
+    let json_err = |detail: String| LoadError::Json {
+        file: cx.file.to_string(),
+        entry: "config.json".to_string(),
+        detail,
+    };
+    let values = count_values(bytes);
+    if values > MAX_CONFIG_VALUES {
+        return Err(json_err(format!(
+            "it holds about {values} JSON values, more than the {MAX_CONFIG_VALUES} accepted \
+             (a Keras model's config has far fewer; the file is damaged or hostile)"
+        )));
+    }
+    let root: &RawValue = serde_json::from_slice(bytes).map_err(|e| json_err(e.to_string()))?;
+    let Some(obj) = RawObj::of(root) else {
+        let v = to_value(root, "", cx)?;
+        refuse_code(&v, "", cx)?;
         return Err(cx.err("", "expected a JSON object describing the model"));
     };
-    if !is_model_entry(obj) {
-        let class = clip(
-            obj.get("class_name")
-                .and_then(Value::as_str)
+    if !is_model_entry(&obj) {
+        let v = to_value(root, "", cx)?;
+        refuse_code(&v, "", cx)?;
+        let class = clip_owned(
+            obj.str("class_name")
+                .as_deref()
                 .unwrap_or("(no class_name)"),
         );
-        let registered = match obj.get("registered_name").and_then(Value::as_str) {
-            Some(r) if r != class => format!(", registered as `{}`", clip(r)),
+        let registered = match obj.str("registered_name") {
+            Some(r) if r != class => format!(", registered as `{}`", clip(&r)),
             _ => String::new(),
         };
         return Err(cx.err(
@@ -167,7 +281,18 @@ pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
             ),
         ));
     }
-    parse_model(obj, "", cx)
+    let (model, _) = parse_model(&obj, "", 0, cx)?;
+    Ok(model)
+}
+
+/// Parse the whole of `config.json`, given as a `Value`.
+#[cfg(test)]
+pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
+    parse_root_bytes(&serde_json::to_vec(root).expect("serializable"), cx)
+}
+
+fn clip_owned(s: &str) -> String {
+    clip(s).into_owned()
 }
 
 /// Refuse `Lambda` layers and serialized Python lambdas anywhere in the config.
@@ -223,42 +348,68 @@ fn loc_or_top(loc: &str) -> String {
     }
 }
 
-fn is_model_entry(obj: &Map<String, Value>) -> bool {
-    let class = obj.get("class_name").and_then(Value::as_str).unwrap_or("");
-    MODEL_CLASSES.contains(&class)
+fn is_model_entry(obj: &RawObj) -> bool {
+    let class = obj.str("class_name").unwrap_or_default();
+    MODEL_CLASSES.contains(&class.as_str())
         && obj
             .get("config")
-            .and_then(|c| c.get("layers"))
-            .is_some_and(Value::is_array)
+            .and_then(RawObj::of)
+            .is_some_and(|c| c.is_array("layers"))
 }
 
-/// Parse a Functional or Sequential model entry (the root or a nested model).
-fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
-    let class_name = obj
-        .get("class_name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+/// Parse a Functional or Sequential model entry (the root or a nested model), `depth` models
+/// deep. Also returns the entry's `config` without its `layers` (a nested model keeps that
+/// as its layer config). Every member is checked for Python code (`refuse_code`).
+fn parse_model(
+    obj: &RawObj,
+    loc: &str,
+    depth: usize,
+    cx: &Cx,
+) -> R<(KerasModel, Map<String, Value>)> {
+    if depth > MAX_MODEL_DEPTH {
+        return Err(cx.err(
+            loc,
+            format!("models are nested more than {MAX_MODEL_DEPTH} deep; refusing the config"),
+        ));
+    }
+    let class_name = obj.str("class_name").unwrap_or_default();
     let cfg_loc = key(loc, "config");
-    let Some(cfg) = obj.get("config").and_then(Value::as_object) else {
+    let Some(cfg) = obj.get("config").and_then(RawObj::of) else {
         return Err(cx.err(&cfg_loc, "a model's `config` must be a JSON object"));
     };
-    let name = cfg
+    // Everything but the layers, as values, checked for code.
+    for (k, raw) in &obj.0 {
+        if k != "config" && k != "layers" {
+            let kloc = key(loc, k);
+            refuse_code(&to_value(raw, &kloc, cx)?, &kloc, cx)?;
+        }
+    }
+    let mut rest = Map::new();
+    for (k, raw) in &cfg.0 {
+        if k != "layers" {
+            let kloc = key(&cfg_loc, k);
+            let v = to_value(raw, &kloc, cx)?;
+            refuse_code(&v, &kloc, cx)?;
+            rest.insert(k.clone(), v);
+        }
+    }
+    let name = rest
         .get("name")
         .and_then(Value::as_str)
-        .or_else(|| obj.get("name").and_then(Value::as_str))
-        .unwrap_or("model")
-        .to_string();
+        .map(str::to_string)
+        .or_else(|| obj.str("name"))
+        .unwrap_or_else(|| "model".to_string());
     let layers_loc = key(&cfg_loc, "layers");
-    let Some(entries) = cfg.get("layers").and_then(Value::as_array) else {
-        return Err(cx.err(&layers_loc, "a model's `layers` must be a list"));
-    };
+    let entries: Vec<&RawValue> = cfg
+        .get("layers")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .ok_or_else(|| cx.err(&layers_loc, "a model's `layers` must be a list"))?;
     let sequential = class_name == "Sequential";
     let mut layers = Vec::with_capacity(entries.len());
     let mut names = HashSet::new();
     for (i, e) in entries.iter().enumerate() {
         let eloc = format!("{layers_loc}[{i}]");
-        let node = parse_entry(e, &eloc, sequential, cx)?;
+        let node = parse_entry_raw(e, &eloc, sequential, depth, cx)?;
         if !names.insert(node.name.clone()) {
             return Err(cx.err(
                 &eloc,
@@ -272,13 +423,22 @@ fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
         layers.push(node);
     }
     drop(names);
+    drop(entries);
     if sequential {
-        return normalise_sequential(name, class_name, layers, cfg, &cfg_loc, cx);
+        let model = normalise_sequential(
+            name,
+            class_name,
+            layers,
+            rest.get("build_input_shape"),
+            &cfg_loc,
+            cx,
+        )?;
+        return Ok((model, rest));
     }
     // `input_layers` / `output_layers`: flattened tensor references.
     let read_refs = |field: &str| -> Result<(Vec<TensorRef>, String), LoadError> {
         let loc = key(&cfg_loc, field);
-        let v = cfg.get(field).ok_or_else(|| {
+        let v = rest.get(field).ok_or_else(|| {
             cx.err(
                 &cfg_loc,
                 format!("model `{}` has no `{field}`", clip(&name)),
@@ -297,12 +457,75 @@ fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
         }
     }
     drop(by_name);
-    Ok(KerasModel {
+    let model = KerasModel {
         name,
         class_name,
         layers,
         inputs,
         outputs,
+    };
+    Ok((model, rest))
+}
+
+/// Parse one raw entry of a `layers` list (`depth`: of the model holding it).
+fn parse_entry_raw(
+    raw: &RawValue,
+    loc: &str,
+    in_sequential: bool,
+    depth: usize,
+    cx: &Cx,
+) -> R<LayerNode> {
+    // Only an entry whose text mentions "layers" can be a nested model.
+    let obj = if raw.get().contains("\"layers\"") {
+        RawObj::of(raw).filter(is_model_entry)
+    } else {
+        None
+    };
+    let Some(obj) = obj else {
+        let v = to_value(raw, loc, cx)?;
+        refuse_code(&v, loc, cx)?;
+        return parse_entry(v, loc, in_sequential, cx);
+    };
+    // A nested model.
+    let (model, config) = parse_model(&obj, loc, depth + 1, cx)?;
+    let class_name = obj.str("class_name").unwrap_or_default();
+    let module = obj.str("module").unwrap_or_default();
+    let registered_name = obj.str("registered_name");
+    let name = obj
+        .str("name")
+        .or_else(|| {
+            config
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            cx.err(
+                loc,
+                format!(
+                    "the `{}` entry has no name (neither `name` nor `config.name`)",
+                    clip(&class_name)
+                ),
+            )
+        })?;
+    let calls = if in_sequential {
+        Vec::new()
+    } else {
+        let nodes = match obj.get("inbound_nodes") {
+            Some(r) => Some(to_value(r, &key(loc, "inbound_nodes"), cx)?),
+            None => None,
+        };
+        parse_inbound_nodes(nodes.as_ref(), &key(loc, "inbound_nodes"), cx)?
+    };
+    Ok(LayerNode {
+        name,
+        class_name,
+        module,
+        registered_name,
+        config: Value::Object(config),
+        calls,
+        kind: NodeKind::Model(Box::new(model)),
+        weights: Vec::new(),
     })
 }
 
@@ -334,14 +557,16 @@ fn unshift_functional_node(
     Ok(())
 }
 
-/// Parse one entry of a `layers` list.
-fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNode> {
-    let Some(obj) = e.as_object() else {
+/// Parse one entry of a `layers` list that is not a model (a layer or an op), taking its
+/// `config` by value.
+fn parse_entry(e: Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNode> {
+    let Value::Object(mut obj) = e else {
         return Err(cx.err(loc, "a layer entry must be a JSON object"));
     };
     let Some(class_name) = obj.get("class_name").and_then(Value::as_str) else {
         return Err(cx.err(loc, "the layer entry has no `class_name` string"));
     };
+    let class_name = class_name.to_string();
     let module = obj
         .get("module")
         .and_then(Value::as_str)
@@ -351,7 +576,7 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
         .get("registered_name")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let config = obj.get("config").cloned().unwrap_or(Value::Null);
+    let config = obj.remove("config").unwrap_or(Value::Null);
     let Some(name) = obj
         .get("name")
         .and_then(Value::as_str)
@@ -361,15 +586,13 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
             loc,
             format!(
                 "the `{}` entry has no name (neither `name` nor `config.name`)",
-                clip(class_name)
+                clip(&class_name)
             ),
         ));
     };
     let name = name.to_string();
     let kind = if class_name == "InputLayer" {
         NodeKind::Input(parse_input_spec(&name, &config, &key(loc, "config"), cx)?)
-    } else if is_model_entry(obj) {
-        NodeKind::Model(Box::new(parse_model(obj, loc, cx)?))
     } else if module.starts_with("keras.src.ops") {
         NodeKind::Op
     } else {
@@ -382,7 +605,7 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
     };
     Ok(LayerNode {
         name,
-        class_name: class_name.to_string(),
+        class_name,
         module,
         registered_name,
         config,
@@ -704,7 +927,7 @@ fn normalise_sequential(
     name: String,
     class_name: String,
     mut layers: Vec<LayerNode>,
-    cfg: &Map<String, Value>,
+    build_input_shape: Option<&Value>,
     cfg_loc: &str,
     cx: &Cx,
 ) -> R<KerasModel> {
@@ -724,7 +947,7 @@ fn normalise_sequential(
         .first()
         .is_some_and(|l| matches!(l.kind, NodeKind::Input(_)));
     if !has_input {
-        let input = synthesise_input(&name, &layers, cfg, cfg_loc, cx)?;
+        let input = synthesise_input(&name, &layers, build_input_shape, cfg_loc, cx)?;
         layers.insert(0, input);
     }
     if layers.len() < 2 {
@@ -766,12 +989,12 @@ fn normalise_sequential(
 fn synthesise_input(
     name: &str,
     layers: &[LayerNode],
-    cfg: &Map<String, Value>,
+    build_input_shape: Option<&Value>,
     cfg_loc: &str,
     cx: &Cx,
 ) -> R<LayerNode> {
     let shown = clip(name);
-    let shape_v = match cfg.get("build_input_shape") {
+    let shape_v = match build_input_shape {
         Some(v) if !v.is_null() => v,
         _ => {
             return Err(cx.err(

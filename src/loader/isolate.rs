@@ -431,7 +431,10 @@ enum RxError {
     Timeout,
     Io(std::io::Error),
     Protocol(String),
-    OutOfMemory { path: String, n: u64 },
+    OutOfMemory {
+        path: String,
+        n: u64,
+    },
 }
 
 enum Status {
@@ -502,7 +505,9 @@ impl Rx {
             if now >= self.deadline {
                 return Err(RxError::Timeout);
             }
-            let ms = (self.deadline - now).min(Duration::from_millis(200)).as_millis() as i32;
+            let ms = (self.deadline - now)
+                .min(Duration::from_millis(200))
+                .as_millis() as i32;
             if !self.readable(ms.max(1))? {
                 // Nothing to read: if the child is gone (while something else holds a copy of
                 // the write end), take what is left and stop.

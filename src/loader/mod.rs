@@ -24,6 +24,7 @@ mod limits;
 mod order;
 mod weights;
 
+pub use config::MAX_CONFIG_VALUES;
 pub use error::LoadError;
 pub use limits::{
     Limits, DEFAULT_MAX_PARAMS, ENV_HDF5_TIMEOUT, ENV_MAX_PARAMS, HDF5_BASE_SECONDS,
@@ -57,7 +58,11 @@ pub fn load_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel, LoadError> {
 }
 
 /// [`load_bytes`] with the given limits.
-pub fn load_bytes_with(bytes: &[u8], name: &str, limits: &Limits) -> Result<LoadedModel, LoadError> {
+pub fn load_bytes_with(
+    bytes: &[u8],
+    name: &str,
+    limits: &Limits,
+) -> Result<LoadedModel, LoadError> {
     guarded(name, || load_from(Cursor::new(bytes), name, limits))
 }
 
@@ -93,9 +98,9 @@ fn load_from<R: Read + Seek>(
     let metadata = archive::read_json(&mut zip, file, archive::METADATA, limits.json_cap)?;
     let keras_version = check_version(&metadata, file)?;
     drop(metadata);
-    let config = archive::read_json(&mut zip, file, archive::CONFIG, limits.json_cap)?;
+    let config = archive::read_entry(&mut zip, file, archive::CONFIG, limits.json_cap)?;
     let cx = config::Cx { file };
-    let mut model = config::parse_root(&config, &cx)?;
+    let mut model = config::parse_root_bytes(&config, &cx)?;
     drop(config);
     order::validate(&model, file)?;
     let h5 = archive::extract_weights(&mut zip, file, limits.weights_cap())?;

@@ -805,12 +805,7 @@ fn check_config(layer: &LayerNode, first: usize, st: &St) -> R<()> {
 
 /// An empty vector for `n` values, or an error if memory runs out.
 fn try_vec<T: Clone + Default>(n: u64, path: &str, st: &St) -> R<Vec<T>> {
-    let oom = || {
-        st.err(
-            path,
-            format!("not enough memory to read its {n} values"),
-        )
-    };
+    let oom = || st.err(path, format!("not enough memory to read its {n} values"));
     let n = usize::try_from(n).map_err(|_| oom())?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| oom())?;

@@ -6,6 +6,7 @@
 
 pub mod autodiff;
 pub mod emit;
+pub mod fuzz;
 pub mod inspect;
 pub mod interp;
 pub mod io;

@@ -17,7 +17,7 @@ use crate::text::clip;
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 /// The longest header accepted (`numpy.lib.format._MAX_HEADER_SIZE`).
@@ -390,8 +390,12 @@ pub fn read_npy_file(path: &Path) -> Result<ArrayD<f32>> {
         .metadata()
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
-    let mut r = BufReader::new(file);
-    let at = |e: anyhow::Error| anyhow!("{}: {e:#}", path.display());
+    read_npy_from(BufReader::new(file), len, &path.display().to_string())
+}
+
+/// Read a `.npy` array of `len` bytes from `r`; `name` is used in messages.
+pub fn read_npy_from<R: Read>(mut r: R, len: u64, name: &str) -> Result<ArrayD<f32>> {
+    let at = |e: anyhow::Error| anyhow!("{name}: {e:#}");
     let h = read_header(&mut r).map_err(at)?;
     read_data(r, &h, len.saturating_sub(h.data_offset)).map_err(at)
 }
@@ -399,15 +403,19 @@ pub fn read_npy_file(path: &Path) -> Result<ArrayD<f32>> {
 /// Every array of a `.npz` file, keyed by member name without `.npy`, as float32.
 pub fn read_npz_file(path: &Path) -> Result<Vec<(String, ArrayD<f32>)>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| anyhow!("{}: not a .npz file ({e})", path.display()))?;
+    read_npz_from(BufReader::new(file), &path.display().to_string())
+}
+
+/// Every array of a `.npz` archive read from `r`; `name` is used in messages.
+pub fn read_npz_from<R: Read + Seek>(r: R, name: &str) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let mut zip = zip::ZipArchive::new(r).map_err(|e| anyhow!("{name}: not a .npz file ({e})"))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
         let member = zip
             .by_index(i)
-            .map_err(|e| anyhow!("{}: cannot read member {i} ({e})", path.display()))?;
-        let name = member.name().to_string();
-        let at = |e: anyhow::Error| anyhow!("{}: array '{}': {e:#}", path.display(), clip(&name));
+            .map_err(|e| anyhow!("{name}: cannot read member {i} ({e})"))?;
+        let member_name = member.name().to_string();
+        let at = |e: anyhow::Error| anyhow!("{name}: array '{}': {e:#}", clip(&member_name));
         let size = member.size();
         let stored = member.compressed_size();
         let most = match member.compression() {
@@ -425,7 +433,10 @@ pub fn read_npz_file(path: &Path) -> Result<Vec<(String, ArrayD<f32>)>> {
         let mut r = member.take(size.saturating_add(1));
         let h = read_header(&mut r).map_err(at)?;
         let a = read_data(r, &h, size.saturating_sub(h.data_offset)).map_err(at)?;
-        let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        let key = member_name
+            .strip_suffix(".npy")
+            .unwrap_or(&member_name)
+            .to_string();
         out.push((key, a));
     }
     Ok(out)

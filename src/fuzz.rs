@@ -249,7 +249,7 @@ fn mutate_json_text(c: &mut Vec<u8>, rng: &mut Rng) {
         }
         2 => {
             let at = rng.below(c.len() + 1);
-            let what: u8 = *rng.pick(&[b'[', b'{', b']', b'}', b',', b'"', b'\\']);
+            let what: u8 = *rng.pick(b"[{]},\"\\");
             let n = 1 + rng.below(200);
             c.splice(at..at, std::iter::repeat_n(what, n));
         }
@@ -292,11 +292,31 @@ fn at_path<'a>(v: &'a mut serde_json::Value, path: &JsonPath) -> Option<&'a mut 
     Some(cur)
 }
 
+fn at_path_ref<'a>(v: &'a serde_json::Value, path: &JsonPath) -> Option<&'a serde_json::Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = match seg {
+            Ok(k) => cur.get(k.as_str())?,
+            Err(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}
+
 fn mutate_json_value(v: &mut serde_json::Value, rng: &mut Rng) {
     use serde_json::json;
     let mut paths = Vec::new();
     collect_paths(v, &mut Vec::new(), &mut paths);
-    let path = rng.pick(&paths).clone();
+    // Half the time, a number (sizes, axes, units, shapes are where lowering does arithmetic).
+    let numbers: Vec<&JsonPath> = paths
+        .iter()
+        .filter(|p| at_path_ref(v, p).is_some_and(serde_json::Value::is_number))
+        .collect();
+    let path = if !numbers.is_empty() && rng.one_in(2) {
+        (*rng.pick(&numbers)).clone()
+    } else {
+        rng.pick(&paths).clone()
+    };
     let Some(target) = at_path(v, &path) else {
         return;
     };

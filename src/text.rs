@@ -24,9 +24,8 @@ pub fn clip(s: &str) -> Cow<'_, str> {
 /// [`clip`] with another length.
 pub fn clip_to(s: &str, max: usize) -> Cow<'_, str> {
     let mut end = s.len();
-    let mut count = 0usize;
     let mut plain = true;
-    for (i, c) in s.char_indices() {
+    for (count, (i, c)) in s.char_indices().enumerate() {
         if count == max {
             end = i;
             break;
@@ -34,7 +33,6 @@ pub fn clip_to(s: &str, max: usize) -> Cow<'_, str> {
         if c.is_control() {
             plain = false;
         }
-        count += 1;
     }
     if plain && end == s.len() {
         return Cow::Borrowed(s);

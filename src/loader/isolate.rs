@@ -67,13 +67,10 @@ pub(crate) fn read_weights(
     let layers = weights::count_layers(model);
     let os_err = |what: &str| LoadError::Io {
         file: file.to_string(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::Other,
-            format!(
-                "cannot start the HDF5 reader process ({what}: {})",
-                std::io::Error::last_os_error()
-            ),
-        ),
+        source: std::io::Error::other(format!(
+            "cannot start the HDF5 reader process ({what}: {})",
+            std::io::Error::last_os_error()
+        )),
     };
     let address_space = current_address_space().saturating_add(limits.reader_memory(h5_len));
     let progress = Progress::new().ok_or_else(|| os_err("mmap"))?;

@@ -118,7 +118,9 @@ pub(crate) fn read_weights(
         status: None,
     };
     let received = receive(&mut rx, layers, limits.max_params);
-    let status = rx.finish();
+    // After a complete report the child exits by itself; otherwise it may be stuck (or
+    // blocked writing to a pipe nobody reads any more): stop it now.
+    let status = rx.finish(received.is_err());
     let at = progress.read();
     let reader_err = |what: String| LoadError::Hdf5Reader {
         file: file.to_string(),
@@ -604,8 +606,14 @@ impl Rx {
         Ok(v)
     }
 
-    /// Make sure the child is gone: wait for it until the deadline, then kill it.
-    fn finish(&mut self) -> Option<Status> {
+    /// Make sure the child is gone: kill it at once if `kill`, else wait for it until the
+    /// deadline, then kill it.
+    fn finish(&mut self, kill: bool) -> Option<Status> {
+        if kill && !self.reap(false) {
+            // SAFETY: killing our own child, then reaping it.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            self.reap(true);
+        }
         while !self.reap(false) {
             if Instant::now() >= self.deadline {
                 // SAFETY: killing our own child.

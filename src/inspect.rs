@@ -205,7 +205,8 @@ mod tests {
         let rows = table_rows(&m, &trace);
         let mut out = Vec::new();
         write_table(&rows, &mut out).unwrap();
-        assert!(t.elapsed().as_secs_f64() < 5.0, "{:?}", t.elapsed());
+        // Linear: about a second here. Indexing the trace per layer took minutes.
+        assert!(t.elapsed().as_secs_f64() < 60.0, "{:?}", t.elapsed());
         assert_eq!(rows.len(), n + 1);
         assert_eq!(rows[n][3], "[?,6]");
         assert_eq!(rows[n][2], format!("a{}", n - 2));

@@ -509,7 +509,7 @@ mod tests {
             let h = "{".repeat(depth);
             let t = std::time::Instant::now();
             let e = read(&npy(&h, &[])).unwrap_err().to_string();
-            assert!(t.elapsed().as_millis() < 100, "depth {depth}");
+            assert!(t.elapsed().as_millis() < 1000, "depth {depth}");
             assert!(e.contains("not a NumPy header dictionary"), "{e}");
             assert!(e.len() < 400, "{e}");
         }

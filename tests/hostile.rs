@@ -153,9 +153,10 @@ fn hdf5_endless_loop_is_stopped_at_the_cpu_limit() {
             run.stderr
         );
     }
-    // A lower limit is honoured.
+    // A lower limit is honoured (on a busy machine the wall-clock limit, twice the CPU time
+    // plus 2 s, may stop the reader first).
     let run = run_in_sandbox(&["inspect", &f], &[("KERAS2OV_HDF5_TIMEOUT", "1")]);
-    run.assert_clean_error(&["more than 1 s of CPU time"]);
+    run.assert_clean_error(&["1 s of CPU time", "KERAS2OV_HDF5_TIMEOUT"]);
     assert!(run.cpu_seconds < 4.0, "{run:#?}");
 }
 
@@ -211,7 +212,7 @@ fn npy_nested_braces_are_refused_at_once() {
         ],
         &["npy_header_14_braces.npy", "not a NumPy header dictionary"],
     );
-    assert!(run.seconds < 5.0);
+    assert!(run.cpu_seconds < 2.0, "{run:#?}");
     fails(
         &[
             "run",
@@ -576,7 +577,7 @@ fn weights_zip_bomb_is_refused_by_its_declared_size() {
         let mut words = words.to_vec();
         words.extend([file, "model.weights.h5"]);
         let run = fails(&["inspect", &arg(&path)], &words);
-        assert!(run.seconds < 5.0, "{run:#?}");
+        assert!(run.cpu_seconds < 2.0, "{run:#?}");
     }
 }
 
@@ -723,7 +724,7 @@ fn configs_with_millions_of_values_are_refused_before_parsing() {
     let t = std::time::Instant::now();
     let e = load_err(&archive_with(text.as_bytes()));
     assert!(e.contains("JSON values") && e.contains("8000000"), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
 }
 
 #[test]
@@ -743,7 +744,8 @@ fn huge_keys_and_long_argument_lists_parse_in_linear_time() {
     c["config"]["layers"][1]["inbound_nodes"][0]["kwargs"] = json!({ key.clone(): list });
     let t = std::time::Instant::now();
     let e = load_err(&archive_with(&serde_json::to_vec(&c).unwrap()));
-    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    // Linear: seconds (in a debug build, on a busy machine). Quadratic was hours.
+    assert!(t.elapsed() < Duration::from_secs(120), "{:?}", t.elapsed());
     assert!(e.contains("`nowhere`"), "{}", &e[..e.len().min(500)]);
     assert!(e.len() < 2000, "{} bytes", e.len());
 }

@@ -252,6 +252,8 @@ fn category(run: &Run) -> String {
         "error: libhdf5 reader, other"
     } else if is("model.weights.h5, at") {
         "error: weights refused (shape, limit, structure)"
+    } else if is("`config.json` is not valid JSON") || is("JSON values") {
+        "error: config refused"
     } else if is("not a readable `.keras` archive")
         || is("the archive has no")
         || is(": entry `")

@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := fixtures/models/model_pinn
 DEMO_OUT := target/demo
 
-.PHONY: setup system-deps venv build demo test fixtures bench bench-venv bench-export clean-venv
+.PHONY: setup system-deps venv build demo test fuzz fixtures bench bench-venv bench-export clean-venv
 
 setup: system-deps venv
 
@@ -47,6 +47,16 @@ test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+
+# The seeded mutation fuzzer of tests/fuzz.rs, for as long as asked (the test suite runs 300
+# cases): make fuzz FUZZ_CASES=20000 FUZZ_SEED=7 [FUZZ_SECONDS=3600] [FUZZ_JOBS=2]
+FUZZ_CASES ?= 2000
+FUZZ_SEED ?= 1
+FUZZ_JOBS ?= 2
+fuzz: setup
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_JOBS=$(FUZZ_JOBS) \
+	$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS)) \
+	$(CARGO) test --release --test fuzz -- --nocapture mutation_fuzz
 
 # Regenerate the committed fixtures (needs keras + jax: fixtures/requirements.txt).
 fixtures:

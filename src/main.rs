@@ -216,7 +216,11 @@ enum Command {
 fn main() -> ExitCode {
     // Bad input is reported as errors; a panic is a keras2ov bug, said so in one line.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: internal error in keras2ov (a bug; please report it): {info}");
+        let info = info.to_string();
+        eprintln!(
+            "error: internal error in keras2ov (a bug; please report it): {}",
+            keras2ov::text::clip_message(&info)
+        );
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -295,7 +299,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Parts of a message taken from a file are clipped where the message is built;
+            // this bounds what any message can print, whatever built it.
+            let message = format!("{e:#}");
+            eprintln!("error: {}", keras2ov::text::clip_message(&message));
             ExitCode::FAILURE
         }
     }

@@ -16,6 +16,7 @@ pub use registry::{supported_layers, supported_ops};
 
 use crate::layer_graph::{KerasModel, NodeKind, TensorRef};
 use crate::opgraph::{DType, GraphError, OpGraph, Origin, ValueId};
+use crate::text::{clip, clip_to};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -24,7 +25,7 @@ use thiserror::Error;
 pub enum LowerError {
     #[error("{}", unsupported_message(.0))]
     Unsupported(Vec<Unsupported>),
-    #[error("layer '{layer}' ({class}): {msg}")]
+    #[error("layer '{}' ({}): {}", clip(.layer), clip(.class), clip_to(.msg, 1000))]
     Layer {
         layer: String,
         class: String,
@@ -45,17 +46,25 @@ pub struct Unsupported {
     pub reason: String,
 }
 
+/// Offenders listed one per line before the rest are counted.
+const LISTED: usize = 100;
+
 fn unsupported_message(items: &[Unsupported]) -> String {
-    let lines: Vec<String> = items
+    let mut lines: Vec<String> = items
         .iter()
+        .take(LISTED)
         .map(|u| {
             let reg = match &u.registered_name {
-                Some(r) if r != &u.class_name => format!(", registered as '{r}'"),
+                Some(r) if r != &u.class_name => format!(", registered as '{}'", clip(r)),
                 _ => String::new(),
             };
-            format!("  - '{}' ({}{reg}): {}", u.path, u.class_name, u.reason)
+            let (path, class) = (clip(&u.path), clip(&u.class_name));
+            format!("  - '{path}' ({class}{reg}): {}", clip(&u.reason))
         })
         .collect();
+    if items.len() > LISTED {
+        lines.push(format!("  ... and {} more", items.len() - LISTED));
+    }
     format!(
         "unsupported: the model uses {} layer(s)/op(s) keras2ov cannot convert:\n{}",
         items.len(),
@@ -108,7 +117,8 @@ pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
         ) {
             return Err(LowerError::Model(format!(
                 "input '{}' has dtype {}: only float inputs are supported",
-                spec.name, spec.dtype
+                clip(&spec.name),
+                clip(&spec.dtype)
             )));
         }
         inputs.push(g.parameter(&spec.name, DType::F32, spec.shape.clone()));
@@ -140,7 +150,7 @@ fn lower_model(
     if inputs.len() != model.inputs.len() {
         return Err(LowerError::Model(format!(
             "model '{}' expects {} inputs, called with {}",
-            model.name,
+            clip(&model.name),
             model.inputs.len(),
             inputs.len()
         )));
@@ -155,7 +165,8 @@ fn lower_model(
             if !env.keys().any(|(l, _)| l == &layer.name) {
                 return Err(LowerError::Model(format!(
                     "input layer '{}' of model '{}' is not among its inputs",
-                    layer.name, model.name
+                    clip(&layer.name),
+                    clip(&model.name)
                 )));
             }
             continue;
@@ -169,7 +180,9 @@ fn lower_model(
                         class: layer.class_name.clone(),
                         msg: format!(
                             "input tensor {}[{}][{}] is not available",
-                            r.layer, r.node_index, r.tensor_index
+                            clip(&r.layer),
+                            r.node_index,
+                            r.tensor_index
                         ),
                     })
             };
@@ -202,7 +215,10 @@ fn lower_model(
                 .ok_or_else(|| {
                     LowerError::Model(format!(
                         "output {}[{}][{}] of model '{}' is never computed",
-                        r.layer, r.node_index, r.tensor_index, model.name
+                        clip(&r.layer),
+                        r.node_index,
+                        r.tensor_index,
+                        clip(&model.name)
                     ))
                 })
         })

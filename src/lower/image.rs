@@ -66,8 +66,8 @@ fn method(lc: &LayerCall, default: &str) -> LResult<ResizeMethod> {
             ""
         };
         lc.error(format!(
-            "interpolation '{}' is not supported{why}; Keras accepts bilinear, nearest, \
-             bicubic, lanczos3 and lanczos5",
+            "interpolation '{}' is not supported{why}; keras2ov supports what Keras' JAX \
+             backend accepts: bilinear, nearest, bicubic, lanczos3 and lanczos5",
             crate::text::clip(s)
         ))
     })

@@ -210,3 +210,84 @@ fn two_outputs_of_one_op_are_keyed_by_tensor_index() {
     let (ok, _, err) = keras2ov(&args);
     assert_fails_saying(&args, ok, &err, &["rfft", "rfft:0", "rfft:1", "irfft"]);
 }
+
+/// Deterministic values in [-1, 1).
+fn values(shape: &[usize], salt: usize) -> ndarray::ArrayD<f32> {
+    let n: usize = shape.iter().product();
+    let v = (0..n)
+        .map(|i| ((i * 7919 + salt * 104_729) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    ndarray::ArrayD::from_shape_vec(shape.to_vec(), v).unwrap()
+}
+
+/// `g` through OpenVINO (static batch) against the reference interpreter, output by output;
+/// returns how many Interpolate layers the IR has.
+fn openvino_matches_interpreter(g: &keras2ov::opgraph::OpGraph, x: &ndarray::ArrayD<f32>) -> usize {
+    use keras2ov::runtime::{Precision, Runtime};
+    let ir = keras2ov::pipeline::emit_graph(g, "resize", Some(x.shape()[0])).unwrap();
+    let mut rt = Runtime::new("CPU", Precision::F32).expect("OpenVINO runtime (make setup)");
+    let mut compiled = rt.compile(&ir).unwrap();
+    let got = compiled.infer(&[("x", x.clone())]).unwrap();
+    let want = keras2ov::interp::eval(g, &[x.mapv(f64::from)]).unwrap();
+    for ((name, v), w) in got.iter().zip(&want) {
+        let w = w.mapv(|v| v as f32);
+        let msg = common::compare(&v.mapv(f64::from), &w, 2e-6, 1e-5);
+        assert!(msg.is_none(), "{name}: {msg:?}");
+    }
+    assert_eq!(got.len(), want.len());
+    ir.xml.matches("type=\"Interpolate\"").count()
+}
+
+/// Large images take OpenVINO's Interpolate where it computes JAX's numbers (bilinear by
+/// factors of 2^k without antialias or upsampling, nearest without ties) and is faster;
+/// elsewhere one MatMul or Gather per axis. Both must give the values of the weight matrices
+/// and gathers that the fixtures check against Keras, for the model and for its Jacobians
+/// (tangents of rank 5) in both modes.
+#[test]
+fn interpolate_layers_equal_the_weight_matrices() {
+    use keras2ov::autodiff::{self, Mode};
+    use keras2ov::opgraph::{DType, OpGraph, ResizeMethod as M};
+    let mut g = OpGraph::new();
+    let x = g.parameter("x", DType::F32, vec![None, Some(32), Some(36), Some(2)]);
+    // (name, size, method, antialias, Interpolate expected)
+    let cases = [
+        ("up2", (64, 72), M::Linear, false, true),
+        ("down2", (16, 9), M::Linear, false, true),
+        ("up2_antialias", (64, 144), M::Linear, true, true),
+        ("down2_antialias", (16, 18), M::Linear, true, false),
+        ("up_by_1_5", (48, 54), M::Linear, false, false),
+        ("up_h_only", (128, 36), M::Linear, false, false),
+        ("nearest", (64, 24), M::Nearest, false, true),
+        ("nearest_ties", (40, 24), M::Nearest, false, false),
+        ("cubic", (64, 72), M::Cubic, false, false),
+        ("lanczos3", (16, 50), M::Lanczos3, false, false),
+    ];
+    for (name, (h, w), method, aa, _) in cases {
+        let y = g.resize(x, &[(1, h), (2, w)], method, aa).unwrap();
+        g.output(name, y);
+    }
+    // Channels first: the width is the innermost axis, where MatMuls are faster.
+    let cf = g.transpose(x, vec![0, 3, 1, 2]).unwrap();
+    let y = g.resize(cf, &[(2, 64), (3, 72)], M::Linear, false).unwrap();
+    g.output("channels_first", y);
+    let interpolates = cases.iter().filter(|c| c.4).count();
+    assert_eq!(
+        openvino_matches_interpreter(&g, &values(&[2, 32, 36, 2], 1)),
+        interpolates
+    );
+
+    // Jacobians, just above the size where Interpolate is chosen.
+    let mut g = OpGraph::new();
+    let x = g.parameter("x", DType::F32, vec![None, Some(32), Some(32), Some(1)]);
+    let up = g.resize(x, &[(1, 64), (2, 16)], M::Linear, false).unwrap();
+    let nn = g.resize(x, &[(1, 16), (2, 64)], M::Nearest, false).unwrap();
+    let sq = g.mul(nn, nn).unwrap();
+    g.output("up", up);
+    g.output("nearest_sq", sq);
+    let sel = autodiff::select(&g, &[], &[]).unwrap();
+    for mode in [Mode::Forward, Mode::Reverse] {
+        let j = autodiff::jacobian(&g, &sel, mode).unwrap();
+        let n = openvino_matches_interpreter(&j, &values(&[1, 32, 32, 1], 2));
+        assert!(n >= 2, "{mode:?}: {n} Interpolate layers");
+    }
+}

@@ -178,8 +178,8 @@ fn resize(
     } else {
         x
     };
-    let y = g.resize(x, at.h, s.height, s.method, s.antialias)?;
-    Ok(g.resize(y, at.w, s.width, s.method, s.antialias)?)
+    let axes = [(at.h, s.height), (at.w, s.width)];
+    Ok(g.resize(x, &axes, s.method, s.antialias)?)
 }
 
 /// `Resizing(height, width, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio,
@@ -251,8 +251,12 @@ pub fn upsampling2d(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     };
     let method = method(lc, "nearest")?;
     let (x, h, w) = images(g, lc, at)?;
-    let y = g.resize(x, at.h, h * sh, method, false)?;
-    Ok(vec![g.resize(y, at.w, w * sw, method, false)?])
+    Ok(vec![g.resize(
+        x,
+        &[(at.h, h * sh), (at.w, w * sw)],
+        method,
+        false,
+    )?])
 }
 
 #[cfg(test)]

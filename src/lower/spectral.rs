@@ -185,7 +185,43 @@ pub fn irfft(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
 
 #[cfg(test)]
 mod tests {
-    use super::turn;
+    use super::{dft_axis, turn};
+    use crate::opgraph::UnaryOp;
+    use crate::testing::{check_derivatives, check_transpose};
+
+    /// The transforms are MatMuls with constant matrices, Subs and Adds: their JVP, transpose
+    /// and Taylor rules are those primitives', checked here through a nonlinear chain: a
+    /// complex pair from `x`, a 2-D DFT, a square of its parts, the inverse along one axis.
+    #[test]
+    fn dft_derivatives_match_finite_differences() {
+        for inverse in [false, true] {
+            let name = format!("dft (inverse {inverse}) of axes 1, 2");
+            check_derivatives(&name, &[3, 4], |g, x| {
+                let s = g.unary(UnaryOp::Sin, x).unwrap();
+                let c = g.unary(UnaryOp::Cos, x).unwrap();
+                let (a, b) = dft_axis(g, (s, c), 2, inverse).unwrap();
+                let (a, b) = dft_axis(g, (a, b), 1, inverse).unwrap();
+                let (a2, b2) = (g.mul(a, a).unwrap(), g.mul(b, b).unwrap());
+                let (re, im) = dft_axis(g, (a2, b2), 2, !inverse).unwrap();
+                g.add(re, im).unwrap()
+            });
+        }
+    }
+
+    /// Both parts of a DFT are linear in the pair: the transpose rules give its adjoint.
+    #[test]
+    fn dft_transpose_is_the_adjoint() {
+        for inverse in [false, true] {
+            check_transpose(&format!("dft (inverse {inverse})"), &[5, 3], |g, t| {
+                let z = g
+                    .binary_scalar(crate::opgraph::BinaryOp::Mul, t, 0.5)
+                    .unwrap();
+                let (re, im) = dft_axis(g, (t, z), 1, inverse).unwrap();
+                let (re, _) = dft_axis(g, (re, im), 2, inverse).unwrap();
+                re
+            });
+        }
+    }
 
     #[test]
     fn quarter_turns_are_exact() {

@@ -140,18 +140,26 @@ impl OpGraph {
         self.apply(Softmax { axis, log }, vec![x])
     }
 
-    /// `jax.image.resize` of axis `axis` to `size` elements.
+    /// `jax.image.resize` of the axes `a` of `x` to `n` elements for each `(a, n)` of `axes`
+    /// (increasing axes); axes that keep their size are left as they are.
     pub fn resize(
         &mut self,
         x: ValueId,
-        axis: usize,
-        size: usize,
+        axes: &[(usize, usize)],
         method: ResizeMethod,
         antialias: bool,
     ) -> GResult<ValueId> {
+        let shape = self.shape(x);
+        let axes: Vec<(usize, usize)> = axes
+            .iter()
+            .copied()
+            .filter(|&(a, n)| shape.get(a) != Some(&Some(n)))
+            .collect();
+        if axes.is_empty() {
+            return Ok(x);
+        }
         let r = Resize {
-            axis,
-            size,
+            axes,
             method,
             antialias,
         };

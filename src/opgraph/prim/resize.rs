@@ -1,7 +1,6 @@
-//! `jax.image.resize` along one axis (`jax/_src/image/scale.py`), which Keras' `Resizing`,
-//! `CenterCrop` (through `smart_resize`), non-nearest `UpSampling2D` and
-//! `keras.ops.image.resize` all end in. JAX resizes one axis after the other, each a linear
-//! map with constant coefficients:
+//! `jax.image.resize` (`jax/_src/image/scale.py`), which Keras' `Resizing`, `CenterCrop`
+//! (through `smart_resize`), non-nearest `UpSampling2D` and `keras.ops.image.resize` all end
+//! in. JAX resizes one axis after the other, each a linear map with constant coefficients:
 //!
 //! - nearest: `out[j] = in[floor((j + 0.5) m / n)]` (computed in float32, `_resize_nearest`),
 //!   a gather;
@@ -10,12 +9,12 @@
 //!   the kernel at `|s_j - i| / k` (`k = max(m/n, 1)` with antialias, else 1) over the `m`
 //!   input indices only, normalised per output, and zero where `s_j` falls outside
 //!   `[-0.5, m - 0.5]`. Taps outside the image are dropped and the rest renormalised (not edge
-//!   replication), which OpenVINO's Interpolate does not do for cubic kernels or antialias:
-//!   the emitted IR is a MatMul with `W` (measured as fast as Interpolate's `linear_onnx` on
-//!   NHWC images up to 64x64x32 -> 128x128, docs in README).
+//!   replication), which OpenVINO's Interpolate does not do for cubic kernels or antialias.
 //!
-//! Linear in its input: the tangent is the same resize, the transpose multiplies by `W^T`
-//! (`OpGraph::contract_axis`).
+//! The IR: one MatMul with `W` (or one Gather) per axis, except for large images where
+//! OpenVINO's Interpolate computes exactly the same and is faster (bilinear without
+//! antialias, nearest; see `Resize::interpolate_mode`). Linear in its input: the tangent is
+//! the same resize, the transpose multiplies by `W^T` (`OpGraph::contract_axis`).
 
 use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
 use crate::ir::{bool_attr, LayerCx, Port, PortRef};
@@ -71,13 +70,13 @@ impl Method {
     }
 }
 
-/// Resample axis `axis` (static size `m`) to `size` elements.
+/// Resample some axes of a value: axis `a` (static size `m`) to `n` elements for each
+/// `(a, n)` of `axes` (increasing axes, sizes that change), one axis after the other.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Resize {
-    pub axis: usize,
-    pub size: usize,
+    pub axes: Vec<(usize, usize)>,
     pub method: Method,
-    /// Widen the kernel by `m / size` when downsampling (no effect on nearest or upsampling).
+    /// Widen the kernel by `m / n` when downsampling (no effect on nearest or upsampling).
     pub antialias: bool,
 }
 
@@ -122,20 +121,78 @@ pub fn weights(m: usize, n: usize, method: Method, antialias: bool) -> Array2<f3
     w
 }
 
+/// Input pixels (the product of the resized sizes) from which OpenVINO's Interpolate is chosen
+/// over one MatMul (or Gather) per axis, from `bench/resample_dft.py` (NHWC, 8 images, a
+/// shared and loaded machine, so rough): bilinear 32x32x16 -> 64x64 1.5x, 64x64x32 -> 128x128
+/// 1.7x, 224x224x3 -> 112x112 2.3x faster, at 24x24 the MatMuls were faster; small images keep
+/// the MatMuls, which the Keras fixtures check directly.
+const INTERPOLATE_LINEAR_FROM: i64 = 32 * 32;
+/// The same for nearest (Interpolate against Gathers): 2-10x faster from 16x16x16 on.
+const INTERPOLATE_NEAREST_FROM: i64 = 16 * 16;
+
+/// `n / m` is `2^k` for an integer `k`: then the half-pixel sample points are exact in float32
+/// in JAX and in OpenVINO alike.
+fn dyadic(m: usize, n: usize) -> bool {
+    let (a, b) = (m.max(n), m.min(n));
+    a % b == 0 && (a / b).is_power_of_two()
+}
+
+/// The source pixels of a nearest resize `m -> n` do not depend on how float32 rounds the
+/// coordinates `(j + 0.5) m / n`: they are exact (a factor of 2^k), or none is an integer and
+/// all are further from one (at least `1 / 2n`) than rounding can move them (`m n < 2^21`).
+fn nearest_unambiguous(m: usize, n: usize) -> bool {
+    dyadic(m, n) || (m * n < 1 << 21 && (0..n).all(|j| (2 * j + 1) * m % (2 * n) != 0))
+}
+
 impl Resize {
-    /// The weight matrix `[m, n]` of this resize of an axis of size `m`.
-    pub fn matrix(&self, m: usize) -> Array2<f32> {
-        weights(m, self.size, self.method, self.antialias)
+    /// The weight matrix `[m, n]` of one axis.
+    fn matrix(&self, m: usize, n: usize) -> Array2<f32> {
+        weights(m, n, self.method, self.antialias)
+    }
+
+    /// Whether OpenVINO's Interpolate computes this resize of a value with IR dims `dims`
+    /// with JAX's numbers and is the faster choice:
+    /// - nearest (`tf_half_pixel_for_nn` + `floor`) when no source coordinate is one that
+    ///   float32 rounding could move across an integer (`nearest_unambiguous`);
+    /// - linear (`half_pixel`; `linear` is as fast as `linear_onnx`, which OpenVINO cannot
+    ///   constant-fold on NHWC axes) by factors of 2^k only, without antialias or when
+    ///   upsampling: other factors round the sample points differently from JAX (up to 1e-5
+    ///   on values of size 1 at 64x64);
+    ///
+    /// both checked against Keras in `docs/semantics/ov_check.py` and against the weight
+    /// matrices in `tests/resampling_spectral.rs`. Only on consecutive axes followed by at
+    /// least one more (the CPU plugin's Interpolate is slow on the innermost axis), with
+    /// static axes after them and at most one dynamic one before, of a large enough image.
+    fn interpolate_mode(&self, dims: &[i64]) -> Option<&'static str> {
+        let (first, last) = (self.axes[0].0, self.axes[self.axes.len() - 1].0);
+        let consecutive = last - first + 1 == self.axes.len() && last + 1 < dims.len();
+        let pixels: i64 = self.axes.iter().map(|&(a, _)| dims[a]).product();
+        let all =
+            |f: fn(usize, usize) -> bool| self.axes.iter().all(|&(a, n)| f(dims[a] as usize, n));
+        let mode = match self.method {
+            Method::Nearest if pixels >= INTERPOLATE_NEAREST_FROM && all(nearest_unambiguous) => {
+                "nearest"
+            }
+            Method::Linear
+                if pixels >= INTERPOLATE_LINEAR_FROM
+                    && all(dyadic)
+                    && (!self.antialias || all(|m, n| n >= m)) =>
+            {
+                "linear"
+            }
+            _ => return None,
+        };
+        let dynamic_before = dims[..first].iter().filter(|&&d| d < 0).count();
+        let static_after = dims[last + 1..].iter().all(|&d| d >= 0);
+        let fits = consecutive && dynamic_before <= 1 && static_after && self.axes.len() <= 3;
+        fits.then_some(mode)
     }
 }
 
 impl Primitive for Resize {
     fn label(&self) -> String {
         let aa = if self.antialias { ", antialias" } else { "" };
-        format!(
-            "Resize {:?}{aa} axis {} to {}",
-            self.method, self.axis, self.size
-        )
+        format!("Resize {:?}{aa} {:?}", self.method, self.axes)
     }
 
     fn arity(&self) -> Arity {
@@ -144,100 +201,77 @@ impl Primitive for Resize {
 
     fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
         expect_f32(ins, "Resize")?;
-        let from = ins[0].1;
-        check_axis(self.axis, from.len(), "Resize")?;
-        match from[self.axis] {
-            Some(m) if m > 0 && self.size > 0 => {}
-            Some(_) => return Err("cannot resize from or to an empty axis".into()),
-            None => return Err(format!("axis {} must have a static size", self.axis)),
+        let mut shape = ins[0].1.clone();
+        if self.axes.is_empty() || self.axes.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err("needs increasing axes".into());
         }
-        let mut shape = from.clone();
-        shape[self.axis] = Some(self.size);
+        for &(axis, n) in &self.axes {
+            check_axis(axis, shape.len(), "Resize")?;
+            match shape[axis] {
+                Some(m) if m > 0 && n > 0 => shape[axis] = Some(n),
+                Some(_) => return Err("cannot resize from or to an empty axis".into()),
+                None => return Err(format!("axis {axis} must have a static size")),
+            }
+        }
         Ok((DType::F32, shape))
     }
 
     fn eval(&self, args: &[&Array]) -> Result<Array, String> {
-        let x = args[0];
-        let m = x.len_of(Axis(self.axis));
-        if self.method == Method::Nearest {
-            return Ok(x.select(Axis(self.axis), &nearest_indices(m, self.size)));
+        let mut x = args[0].clone();
+        for &(axis, n) in &self.axes {
+            let m = x.len_of(Axis(axis));
+            x = if self.method == Method::Nearest {
+                x.select(Axis(axis), &nearest_indices(m, n))
+            } else {
+                contract(&x, axis, &self.matrix(m, n).mapv(f64::from))?
+            };
         }
-        let w = self.matrix(m).mapv(f64::from);
-        // [.., m, ..] x [m, n] -> [.., n, ..]
-        let moved = x.view().permuted_axes(moved_last(x.ndim(), self.axis));
-        let rows = moved.len() / m;
-        let flat = moved
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order((rows, m))
-            .map_err(|e| e.to_string())?;
-        let mut shape: Vec<usize> = (0..x.ndim())
-            .filter(|&a| a != self.axis)
-            .map(|a| x.len_of(Axis(a)))
-            .collect();
-        shape.push(self.size);
-        let out = flat
-            .dot(&w)
-            .into_shape_with_order(shape)
-            .map_err(|e| e.to_string())?;
-        let back = super::inverse_perm(&moved_last(x.ndim(), self.axis));
-        Ok(out.permuted_axes(back).as_standard_layout().into_owned())
+        Ok(x)
     }
 
-    /// Nearest: a Gather of the source indices. Kernels: `x @ W` on the last axis, otherwise
-    /// `W^T @ x` with `x` viewed as `[.., m, rest]` (Reshape with copied leading dimensions).
+    /// Interpolate where it is exact and faster (`interpolate_mode`); otherwise per axis a
+    /// Gather of the nearest indices, or `x @ W` on the last axis and `W^T @ x` with `x`
+    /// viewed as `[.., m, rest]` (Reshapes with copied leading dimensions) on the others.
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
-        let xp = cx.port(ins[0]).clone();
-        let rank = xp.dims.len();
-        let m = xp.dims[self.axis] as usize;
-        if self.method == Method::Nearest {
-            let idx: Vec<i64> = nearest_indices(m, self.size)
-                .into_iter()
-                .map(|i| i as i64)
-                .collect();
-            let i = cx.i64s("Gather/indices", &idx);
-            let a = cx.constant("Gather/axis", &Tensor::I64(ArrayD::from_elem(vec![], self.axis as i64)));
-            let data = vec![("batch_dims", "0".to_string())];
-            return cx.op("Gather", "opset8", data, &[ins[0], i, a]);
+        let mut dims = cx.port(ins[0]).dims.clone();
+        if let Some(mode) = self.interpolate_mode(&dims) {
+            return self.emit_interpolate(cx, ins[0], &dims, mode);
         }
-        let w = self.matrix(m);
-        let mm = vec![
-            ("transpose_a", bool_attr(false)),
-            ("transpose_b", bool_attr(false)),
-        ];
-        if self.axis + 1 == rank {
-            let wc = cx.constant("W", &Tensor::F32(w.into_dyn()));
-            return cx.op("MatMul", "opset1", mm, &[ins[0], wc]);
+        let mut x = ins[0];
+        for (k, &(axis, n)) in self.axes.iter().enumerate() {
+            let m = dims[axis] as usize;
+            dims[axis] = n as i64;
+            let last = k + 1 == self.axes.len();
+            x = if self.method == Method::Nearest {
+                let idx: Vec<i64> = nearest_indices(m, n).iter().map(|&i| i as i64).collect();
+                let i = cx.i64s(&format!("axis{axis}/indices"), &idx);
+                let a = cx.constant(
+                    &format!("axis{axis}/axis"),
+                    &Tensor::I64(ArrayD::from_elem(vec![], axis as i64)),
+                );
+                let data = vec![("batch_dims", "0".to_string())];
+                step(
+                    cx,
+                    last,
+                    &format!("axis{axis}/Gather"),
+                    "Gather",
+                    "opset8",
+                    data,
+                    &[x, i, a],
+                    &dims,
+                )
+            } else {
+                emit_contract(cx, x, &dims, axis, self.matrix(m, n), last)
+            };
         }
-        let rest: i64 = xp.dims[self.axis + 1..].iter().product();
-        let special = vec![("special_zero", bool_attr(true))];
-        let mut flat = vec![0i64; self.axis];
-        flat.extend([m as i64, rest]);
-        let mut flat_dims = xp.dims[..self.axis].to_vec();
-        flat_dims.extend([m as i64, rest]);
-        let fs = cx.i64s("Reshape/flat", &flat);
-        let port = |dims: Vec<i64>| Port {
-            dtype: DType::F32,
-            dims,
-        };
-        let x3 = cx.aux("flat", "Reshape", "opset1", special.clone(), &[ins[0], fs], port(flat_dims.clone()));
-        let wt = w.reversed_axes().as_standard_layout().into_owned().into_dyn();
-        let wc = cx.constant("WT", &Tensor::F32(wt));
-        let mut y3_dims = flat_dims;
-        y3_dims[self.axis] = self.size as i64;
-        let y3 = cx.aux("MatMul", "MatMul", "opset1", mm, &[wc, x3], port(y3_dims));
-        let mut back = vec![0i64; self.axis];
-        back.push(self.size as i64);
-        back.extend(&xp.dims[self.axis + 1..]);
-        let bs = cx.i64s("Reshape/back", &back);
-        cx.op("Reshape", "opset1", special, &[y3, bs])
+        x
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
         let x = cx.inputs(y)[0];
         let t = cx.full(tin[0].expect("a nonzero tangent"), x)?;
         let shifted = Resize {
-            axis: self.axis + 1,
+            axes: self.axes.iter().map(|&(a, n)| (a + 1, n)).collect(),
             ..self.clone()
         };
         Ok(Some(cx.g.apply(shifted, vec![t])?))
@@ -245,7 +279,7 @@ impl Primitive for Resize {
 
     linear_taylor!();
 
-    /// The adjoint: the cotangent multiplied by `W^T` along the axis.
+    /// The adjoint: the cotangent multiplied by `W^T` along each axis.
     fn transpose(
         &self,
         cx: &mut Lin,
@@ -254,23 +288,223 @@ impl Primitive for Resize {
         _linear: &[bool],
     ) -> GResult<Option<Vec<(usize, ValueId)>>> {
         let x = cx.inputs(y)[0];
-        let f = cx.full_like(ct, y)?;
-        let m = cx.static_dim(x, self.axis)?;
-        let wt = self.matrix(m).reversed_axes().as_standard_layout().into_owned();
-        Ok(Some(vec![(0, cx.g.contract_axis(f, self.axis, wt)?)]))
+        let mut c = cx.full_like(ct, y)?;
+        for &(axis, n) in &self.axes {
+            let m = cx.static_dim(x, axis)?;
+            let wt = self
+                .matrix(m, n)
+                .reversed_axes()
+                .as_standard_layout()
+                .into_owned();
+            c = cx.g.contract_axis(c, axis, wt)?;
+        }
+        Ok(Some(vec![(0, c)]))
     }
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
         match b.first() {
-            Some(a) if a == self.axis => Err("resizes along the batch axis".into()),
+            Some(a) if self.axes.iter().any(|&(r, _)| r == a) => {
+                Err("resizes along the batch axis".into())
+            }
             a => Ok(a),
         }
     }
 
     /// JAX leaves an axis whose size does not change untouched (every kernel interpolates).
     fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
-        (g.shape(ins[0])[self.axis] == Some(self.size)).then_some(Rewrite::Input(0))
+        let shape = g.shape(ins[0]);
+        let same = self
+            .axes
+            .iter()
+            .all(|&(a, n)| shape.get(a) == Some(&Some(n)));
+        same.then_some(Rewrite::Input(0))
     }
+}
+
+impl Resize {
+    /// One Interpolate over the resized axes of `x` viewed as `[-1, sizes.., rest]`.
+    fn emit_interpolate(&self, cx: &mut LayerCx, x: PortRef, dims: &[i64], mode: &str) -> PortRef {
+        let (first, k) = (self.axes[0].0, self.axes.len());
+        let rest: i64 = dims[first + k..].iter().product();
+        let mut view = vec![-1];
+        view.extend(&dims[first..first + k]);
+        view.push(rest);
+        let reshape = vec![("special_zero", bool_attr(false))];
+        let as_is = first == 1 && first + k + 1 == dims.len();
+        let x4 = if as_is {
+            x
+        } else {
+            let v = cx.i64s("Interpolate/view", &view);
+            let mut vd = view.clone();
+            vd[0] = if dims[..first].iter().any(|&d| d < 0) {
+                -1
+            } else {
+                dims[..first].iter().product()
+            };
+            cx.aux(
+                "view",
+                "Reshape",
+                "opset1",
+                reshape.clone(),
+                &[x, v],
+                f32_port(vd),
+            )
+        };
+        let sizes: Vec<i64> = self.axes.iter().map(|&(_, n)| n as i64).collect();
+        let axes: Vec<i64> = (1..=k as i64).collect();
+        let s = cx.i64s("Interpolate/sizes", &sizes);
+        let a = cx.i64s("Interpolate/axes", &axes);
+        let zeros = vec!["0"; k + 2].join(", ");
+        let (ctm, nearest) = match mode {
+            "nearest" => ("tf_half_pixel_for_nn", "floor"),
+            _ => ("half_pixel", "round_prefer_floor"),
+        };
+        let data = vec![
+            ("mode", mode.to_string()),
+            ("shape_calculation_mode", "sizes".to_string()),
+            ("coordinate_transformation_mode", ctm.to_string()),
+            ("nearest_mode", nearest.to_string()),
+            ("antialias", bool_attr(false)),
+            ("pads_begin", zeros.clone()),
+            ("pads_end", zeros),
+            ("cube_coeff", "-0.75".to_string()),
+        ];
+        if as_is {
+            return cx.op("Interpolate", "opset11", data, &[x4, s, a]);
+        }
+        let mut yd = cx.port(x4).dims.clone();
+        for (j, &n) in sizes.iter().enumerate() {
+            yd[j + 1] = n;
+        }
+        let y4 = cx.aux(
+            "Interpolate",
+            "Interpolate",
+            "opset11",
+            data,
+            &[x4, s, a],
+            f32_port(yd),
+        );
+        let out = cx.i64s("Reshape/out", &cx.out().dims);
+        cx.op("Reshape", "opset1", reshape, &[y4, out])
+    }
+}
+
+fn f32_port(dims: Vec<i64>) -> Port {
+    Port {
+        dtype: DType::F32,
+        dims,
+    }
+}
+
+/// The node's own layer when `last`, else a helper layer named `name`.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    cx: &mut LayerCx,
+    last: bool,
+    name: &str,
+    ty: &'static str,
+    version: &'static str,
+    data: Vec<(&'static str, String)>,
+    ins: &[PortRef],
+    dims: &[i64],
+) -> PortRef {
+    if last {
+        cx.op(ty, version, data, ins)
+    } else {
+        cx.aux(name, ty, version, data, ins, f32_port(dims.to_vec()))
+    }
+}
+
+/// `x` (IR dims `out` after the step) contracted on `axis` with `w` `[m, n]`: `x @ w` on the
+/// last axis, else `w^T @ x` on `x` viewed as `[.., m, rest]`.
+fn emit_contract(
+    cx: &mut LayerCx,
+    x: PortRef,
+    out: &[i64],
+    axis: usize,
+    w: Array2<f32>,
+    last: bool,
+) -> PortRef {
+    let (m, n) = w.dim();
+    let mm = vec![
+        ("transpose_a", bool_attr(false)),
+        ("transpose_b", bool_attr(false)),
+    ];
+    if axis + 1 == out.len() {
+        let wc = cx.constant(&format!("axis{axis}/W"), &Tensor::F32(w.into_dyn()));
+        return step(
+            cx,
+            last,
+            &format!("axis{axis}/MatMul"),
+            "MatMul",
+            "opset1",
+            mm,
+            &[x, wc],
+            out,
+        );
+    }
+    let rest: i64 = out[axis + 1..].iter().product();
+    let special = vec![("special_zero", bool_attr(true))];
+    let mut flat = vec![0i64; axis];
+    flat.extend([m as i64, rest]);
+    let mut flat_dims = out[..axis].to_vec();
+    flat_dims.extend([m as i64, rest]);
+    let fs = cx.i64s(&format!("axis{axis}/flat"), &flat);
+    let x3 = cx.aux(
+        &format!("axis{axis}/flat"),
+        "Reshape",
+        "opset1",
+        special.clone(),
+        &[x, fs],
+        f32_port(flat_dims.clone()),
+    );
+    let wt = w
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned()
+        .into_dyn();
+    let wc = cx.constant(&format!("axis{axis}/WT"), &Tensor::F32(wt));
+    flat_dims[axis] = n as i64;
+    let y3 = cx.aux(
+        &format!("axis{axis}/MatMul"),
+        "MatMul",
+        "opset1",
+        mm,
+        &[wc, x3],
+        f32_port(flat_dims),
+    );
+    let mut back = vec![0i64; axis];
+    back.extend(&out[axis..]);
+    let bs = cx.i64s(&format!("axis{axis}/back"), &back);
+    step(
+        cx,
+        last,
+        &format!("axis{axis}/Reshape"),
+        "Reshape",
+        "opset1",
+        special,
+        &[y3, bs],
+        out,
+    )
+}
+
+/// `x` with axis `axis` contracted with `w` `[m, n]` (the reference value).
+fn contract(x: &Array, axis: usize, w: &Array2<f64>) -> Result<Array, String> {
+    let m = x.len_of(Axis(axis));
+    let moved = x.view().permuted_axes(moved_last(x.ndim(), axis));
+    let flat = moved
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((moved.len() / m, m))
+        .map_err(|e| e.to_string())?;
+    let mut shape: Vec<usize> = moved.shape()[..x.ndim() - 1].to_vec();
+    shape.push(w.ncols());
+    let out = flat
+        .dot(w)
+        .into_shape_with_order(shape)
+        .map_err(|e| e.to_string())?;
+    let back = super::inverse_perm(&moved_last(x.ndim(), axis));
+    Ok(out.permuted_axes(back).as_standard_layout().into_owned())
 }
 
 /// The permutation that moves `axis` last.
@@ -280,20 +514,41 @@ fn moved_last(rank: usize, axis: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{nearest_indices, weights, Method, Resize};
+    use super::{dyadic, nearest_indices, nearest_unambiguous, weights, Method, Resize};
     use crate::opgraph::UnaryOp;
     use crate::testing::{check_derivatives, check_transpose};
 
-    const KERNELS: [Method; 4] = [Method::Linear, Method::Cubic, Method::Lanczos3, Method::Lanczos5];
+    const KERNELS: [Method; 4] = [
+        Method::Linear,
+        Method::Cubic,
+        Method::Lanczos3,
+        Method::Lanczos5,
+    ];
 
     #[test]
     fn derivatives_match_finite_differences() {
-        for method in [Method::Nearest, Method::Linear, Method::Cubic, Method::Lanczos3] {
-            for (axis, size, aa) in [(1, 5, false), (2, 2, true), (3, 3, false)] {
-                let name = format!("resize {method:?} axis {axis} to {size}");
+        for method in [
+            Method::Nearest,
+            Method::Linear,
+            Method::Cubic,
+            Method::Lanczos3,
+        ] {
+            let cases = [
+                (vec![(1, 5)], false),
+                (vec![(2, 2)], true),
+                (vec![(3, 3)], false),
+                (vec![(1, 2), (2, 7)], true),
+                (vec![(1, 6), (3, 1)], false),
+            ];
+            for (axes, aa) in cases {
+                let name = format!("resize {method:?} {axes:?}");
                 check_derivatives(&name, &[3, 4, 2], |g, x| {
                     let s = g.unary(UnaryOp::Sin, x).unwrap();
-                    let r = Resize { axis, size, method, antialias: aa };
+                    let r = Resize {
+                        axes: axes.clone(),
+                        method,
+                        antialias: aa,
+                    };
                     let y = g.apply(r, vec![s]).unwrap();
                     g.mul(y, y).unwrap()
                 });
@@ -304,10 +559,19 @@ mod tests {
     #[test]
     fn transpose_is_the_adjoint() {
         for method in [Method::Nearest, Method::Linear, Method::Lanczos5] {
-            for (axis, size) in [(1, 7), (2, 2), (3, 5)] {
-                let name = format!("resize {method:?} axis {axis} to {size}");
+            for axes in [
+                vec![(1, 7)],
+                vec![(2, 2)],
+                vec![(3, 5)],
+                vec![(1, 2), (2, 9)],
+            ] {
+                let name = format!("resize {method:?} {axes:?}");
                 check_transpose(&name, &[3, 4, 2], |g, t| {
-                    let r = Resize { axis, size, method, antialias: true };
+                    let r = Resize {
+                        axes: axes.clone(),
+                        method,
+                        antialias: true,
+                    };
                     g.apply(r, vec![t]).unwrap()
                 });
             }
@@ -324,7 +588,10 @@ mod tests {
                     let w = weights(m, n, method, aa);
                     for j in 0..n {
                         let s: f32 = w.column(j).sum();
-                        assert!((s - 1.0).abs() < 1e-5, "{method:?} {m}->{n} column {j}: {s}");
+                        assert!(
+                            (s - 1.0).abs() < 1e-5,
+                            "{method:?} {m}->{n} column {j}: {s}"
+                        );
                     }
                 }
             }
@@ -341,8 +608,17 @@ mod tests {
                 let s = ((j as f64 + 0.5) * m as f64 / n as f64 - 0.5).clamp(0.0, (m - 1) as f64);
                 let (lo, frac) = (s.floor() as usize, s - s.floor());
                 for i in 0..m {
-                    let want = if i == lo { 1.0 - frac } else if i == lo + 1 { frac } else { 0.0 };
-                    assert!((f64::from(w[[i, j]]) - want).abs() < 1e-6, "{m}->{n} [{i}, {j}]");
+                    let want = if i == lo {
+                        1.0 - frac
+                    } else if i == lo + 1 {
+                        frac
+                    } else {
+                        0.0
+                    };
+                    assert!(
+                        (f64::from(w[[i, j]]) - want).abs() < 1e-6,
+                        "{m}->{n} [{i}, {j}]"
+                    );
                 }
             }
         }
@@ -357,5 +633,32 @@ mod tests {
                 assert_eq!(nearest_indices(m, n), exact, "{m} -> {n}");
             }
         }
+    }
+
+    /// Where `interpolate_mode` trusts OpenVINO's nearest Interpolate, float32 rounding of the
+    /// source coordinate, as JAX computes it (`(j + 0.5) m / n`) and as OpenVINO's
+    /// `tf_half_pixel_for_nn` does (`(j + 0.5) / (n / m)`), cannot change the source pixel;
+    /// sizes with a coordinate on an integer are not trusted (32 -> 40: output 2 is at 2.0).
+    #[test]
+    fn nearest_unambiguous_sizes_round_alike() {
+        let mut trusted = 0;
+        for m in 1..160usize {
+            for n in 1..160usize {
+                if !nearest_unambiguous(m, n) {
+                    continue;
+                }
+                trusted += 1;
+                let scale = n as f32 / m as f32;
+                for j in 0..n {
+                    let exact = (2 * j + 1) * m / (2 * n);
+                    let ov = (((j as f32 + 0.5) / scale).floor() as usize).min(m - 1);
+                    assert_eq!(ov, exact, "{m} -> {n}, output {j}");
+                }
+                assert_eq!(nearest_indices(m, n)[n - 1], (2 * n - 1) * m / (2 * n));
+            }
+        }
+        assert!(trusted > 10_000, "{trusted}");
+        assert!(!nearest_unambiguous(32, 40) && nearest_unambiguous(32, 64));
+        assert!(dyadic(36, 9) && dyadic(16, 64) && !dyadic(32, 48) && !dyadic(6, 9));
     }
 }

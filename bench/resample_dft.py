@@ -1,4 +1,6 @@
-"""OpenVINO Interpolate against one MatMul (or Gather) per axis for jax.image.resize on NHWC.
+"""Two IR choices of keras2ov, timed on the OpenVINO runtime.
+
+1. OpenVINO Interpolate against one MatMul (or Gather) per axis for jax.image.resize on NHWC.
 
 The choice in src/opgraph/prim/resize.rs (`INTERPOLATE_LINEAR_FROM`,
 `INTERPOLATE_NEAREST_FROM`, `Resize::interpolate_mode`): for each case below, two IRs built
@@ -12,6 +14,11 @@ Both are checked to agree (max |diff| printed), then timed: one Core, f32,
 PERFORMANCE_HINT=LATENCY, warm-up, --rounds alternating rounds, each the median of
 --iterations inferences. Reported: median ms of each and matmul_ms / interpolate_ms
 (> 1: Interpolate faster).
+
+2. `keras.ops.rfft` of [rows, n] (src/lower/spectral.rs): two MatMuls with the constant
+   cos/sin matrices [n, n/2 + 1] against OpenVINO's RDFT (whose output is [rows, bins, 2]),
+   checked against numpy's rfft, timed the same way (ratio rdft_ms / matmul_ms: > 1 means
+   the matrices are faster).
 
 Run: .venv/bin/python bench/resample_dft.py   (needs openvino and numpy)
 """
@@ -126,6 +133,41 @@ def main():
         ti, tm = statistics.median(ms[0]), statistics.median(ms[1])
         name = f"{method} {b}x{h}x{w}x{c} -> {oh}x{ow}"
         print(f"{name:42s} {ti:10.3f} {tm:10.3f} {tm / ti:6.2f} {diff:9.1e}")
+    dft_main(core, cfg, args, rng)
+
+
+def rfft_models(rows, n):
+    p = op.parameter([rows, n], np.float32, name="x")
+    k = np.arange(n // 2 + 1)
+    a = 2 * np.pi * np.outer(np.arange(n), k) / n
+    re = op.matmul(p, op.constant(np.cos(a).astype(np.float32)), False, False)
+    im = op.matmul(p, op.constant(-np.sin(a).astype(np.float32)), False, False)
+    mm = ov.Model([re, im], [p])
+    q = op.parameter([rows, n], np.float32, name="x")
+    r = op.rdft(q, op.constant(np.array([1], np.int64)))
+    return mm, ov.Model([r], [q])
+
+
+def dft_main(core, cfg, args, rng):
+    print(f"{'rfft':42s} {'matmul ms':>10s} {'rdft ms':>10s} {'ratio':>6s}")
+    for rows, n in ((2048, 16), (2048, 64), (2048, 256), (2048, 1024)):
+        x = rng.standard_normal([rows, n]).astype(np.float32)
+        want = np.fft.rfft(x.astype(np.float64), axis=-1)
+        mm, rd = rfft_models(rows, n)
+        reqs = [core.compile_model(m, "CPU", cfg).create_infer_request() for m in (mm, rd)]
+        o = reqs[0].infer({0: x})
+        err_mm = max(np.abs(o[0] - want.real).max(), np.abs(o[1] - want.imag).max())
+        o = reqs[1].infer({0: x})[0]
+        err_rd = max(np.abs(o[..., 0] - want.real).max(), np.abs(o[..., 1] - want.imag).max())
+        for r in reqs:
+            timed(r, x, 3)
+        ms = [[], []]
+        for _ in range(args.rounds):
+            for k, r in enumerate(reqs):
+                ms[k].append(timed(r, x, args.iterations))
+        tm, tr = statistics.median(ms[0]), statistics.median(ms[1])
+        name = f"{rows} x {n} (errors {err_mm:.0e} / {err_rd:.0e})"
+        print(f"{name:42s} {tm:10.3f} {tr:10.3f} {tr / tm:6.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 //! Resizing, CenterCrop, UpSampling2D and `keras.ops.image.resize`: crops, pads and
-//! `jax.image.resize` (the `Resize` primitive, one per changed axis), as Keras' JAX backend
+//! `jax.image.resize` (one `Resize` primitive for the changed axes), as Keras' JAX backend
 //! computes them at inference (`keras/src/backend/jax/image.py::resize`,
 //! `keras/src/utils/image_utils.py::smart_resize`; `docs/semantics/conv.md` §5-6).
 

@@ -5,9 +5,9 @@
 //!
 //! With static lengths every transform is a constant real matrix per part, applied along the
 //! transformed axis (`OpGraph::contract_axis`, one MatMul each): exact to f32 rounding, linear,
-//! and differentiated by the MatMul rules. Measured on this machine against OpenVINO's
-//! RDFT/IRDFT for 2048 rows: the matrices are 3-25x faster up to n = 64, about 1.5-2x up to
-//! n = 256; RDFT only wins from n = 1024 on (README, "Spectral ops").
+//! and differentiated by the MatMul rules. Against OpenVINO's RDFT for 2048 rows
+//! (`bench/resample_dft.py`): the matrices are 2.5-6x faster up to n = 64, about 1.4x at
+//! n = 256; RDFT wins at n = 1024 (README, "Resampling and spectral ops").
 
 use super::call::LayerCall;
 use super::LResult;

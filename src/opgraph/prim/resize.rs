@@ -122,12 +122,14 @@ pub fn weights(m: usize, n: usize, method: Method, antialias: bool) -> Array2<f3
 }
 
 /// Input pixels (the product of the resized sizes) from which OpenVINO's Interpolate is chosen
-/// over one MatMul (or Gather) per axis, from `bench/resample_dft.py` (NHWC, 8 images, a
-/// shared and loaded machine, so rough): bilinear 32x32x16 -> 64x64 1.5x, 64x64x32 -> 128x128
-/// 1.7x, 224x224x3 -> 112x112 2.3x faster, at 24x24 the MatMuls were faster; small images keep
-/// the MatMuls, which the Keras fixtures check directly.
+/// over one MatMul (or Gather) per axis, from `bench/resample_dft.py` (NHWC, 8 images, two runs
+/// on a shared, loaded machine, so rough): bilinear 64x64x32 -> 128x128 1.7-1.9x and
+/// 224x224x3 -> 112x112 2.3-2.6x faster, 32x32x16 -> 64x64 0.8-1.5x, smaller images anything
+/// from 0.7x to 6x between runs; small images keep the MatMuls (and Gathers), which the Keras
+/// fixtures check directly.
 const INTERPOLATE_LINEAR_FROM: i64 = 32 * 32;
-/// The same for nearest (Interpolate against Gathers): 2-10x faster from 16x16x16 on.
+/// The same for nearest (Interpolate against Gathers): 1.5-11x faster from 8x8x16
+/// on, kept from 16x16 for the same reason.
 const INTERPOLATE_NEAREST_FROM: i64 = 16 * 16;
 
 /// `n / m` is `2^k` for an integer `k`: then the half-pixel sample points are exact in float32

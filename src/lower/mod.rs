@@ -5,11 +5,13 @@
 mod activations;
 mod call;
 mod core_layers;
+mod image;
 mod merging;
 mod normalization;
 mod numpy_ops;
 mod registry;
 mod reshaping;
+mod spectral;
 
 pub use call::{LayerCall, Val};
 pub use registry::{supported_layers, supported_ops};
@@ -131,11 +133,37 @@ pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
     let mut trace = Vec::new();
     let outputs = lower_model(&mut g, model, &inputs, "", &mut trace)?;
     g.set_origin(None);
-    let names = model.output_names();
-    for (name, v) in names.iter().zip(outputs) {
+    for (name, v) in output_keys(model).iter().zip(outputs) {
         g.output(name, v);
     }
     Ok((g, trace))
+}
+
+/// The output names: Keras' `output_names`, except that names Keras gives to several outputs
+/// (the real and imaginary parts of one `rfft`) are keyed `<layer>:<tensor index>`, or
+/// `<layer>:<node index>:<tensor index>` if that still collides (as the fixture generator
+/// names them).
+pub fn output_keys(model: &KerasModel) -> Vec<String> {
+    let names = model.output_names();
+    let dup = |n: &String| names.iter().filter(|m| *m == n).count() > 1;
+    let keys = |with_node: bool| -> Vec<String> {
+        names
+            .iter()
+            .zip(&model.outputs)
+            .map(|(n, r)| match (dup(n), with_node) {
+                (false, _) => n.clone(),
+                (true, false) => format!("{n}:{}", r.tensor_index),
+                (true, true) => format!("{n}:{}:{}", r.node_index, r.tensor_index),
+            })
+            .collect()
+    };
+    let short = keys(false);
+    let distinct = short.iter().collect::<std::collections::HashSet<_>>().len() == short.len();
+    if distinct {
+        short
+    } else {
+        keys(true)
+    }
 }
 
 /// Lower `model` called on `inputs`; returns its outputs. Used for the top level and for

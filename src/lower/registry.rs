@@ -1,7 +1,9 @@
 //! Which Keras class lowers how: the one table of supported layers and ops.
 
 use super::call::LayerCall;
-use super::{activations, core_layers, merging, normalization, numpy_ops, reshaping};
+use super::{
+    activations, core_layers, image, merging, normalization, numpy_ops, reshaping, spectral,
+};
 use super::{LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
 use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
@@ -42,6 +44,9 @@ const LAYERS: &[(&str, LowerFn)] = &[
     ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max)),
     ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min)),
     ("Dot", merging::dot),
+    ("Resizing", image::resizing),
+    ("CenterCrop", image::center_crop),
+    ("UpSampling2D", image::upsampling2d),
 ];
 
 /// `keras.src.ops.*` operations, by class name.
@@ -165,6 +170,12 @@ const OPS: &[(&str, LowerFn)] = &[
     ("Gelu", numpy_ops::gelu),
     ("Softmax", |g, lc| numpy_ops::softmax(g, lc, false)),
     ("LogSoftmax", |g, lc| numpy_ops::softmax(g, lc, true)),
+    ("Resize", image::resize_op),
+    ("RFFT", spectral::rfft),
+    ("IRFFT", spectral::irfft),
+    ("FFT", spectral::fft),
+    ("FFT2", spectral::fft2),
+    ("IFFT2", spectral::ifft2),
 ];
 
 /// Built-in Keras classes live in `keras.*` modules; anything else is a custom class even

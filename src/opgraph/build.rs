@@ -3,9 +3,11 @@
 
 use super::prim::{
     Activation, BinaryOp, BroadcastLike, ClassifyOp, CompareOp, Concat, Convert, MatMul, Reduce,
-    ReduceOp, Reshape, Reverse, Select, Slice, Softmax, Tile, Transpose, UnaryOp,
+    ReduceOp, Reshape, Resize, ResizeMethod, Reverse, Select, Slice, Softmax, Tile, Transpose,
+    UnaryOp,
 };
-use super::{DType, GResult, OpGraph, Shape, ValueId};
+use super::{DType, GResult, OpGraph, Shape, Tensor, ValueId};
+use ndarray::Array2;
 
 impl OpGraph {
     pub fn unary(&mut self, op: UnaryOp, x: ValueId) -> GResult<ValueId> {
@@ -136,6 +138,67 @@ impl OpGraph {
     /// Softmax (or log-softmax) along one axis.
     pub fn softmax(&mut self, x: ValueId, axis: usize, log: bool) -> GResult<ValueId> {
         self.apply(Softmax { axis, log }, vec![x])
+    }
+
+    /// `jax.image.resize` of the axes `a` of `x` to `n` elements for each `(a, n)` of `axes`
+    /// (increasing axes); axes that keep their size are left as they are.
+    pub fn resize(
+        &mut self,
+        x: ValueId,
+        axes: &[(usize, usize)],
+        method: ResizeMethod,
+        antialias: bool,
+    ) -> GResult<ValueId> {
+        let shape = self.shape(x);
+        let axes: Vec<(usize, usize)> = axes
+            .iter()
+            .copied()
+            .filter(|&(a, n)| shape.get(a) != Some(&Some(n)))
+            .collect();
+        if axes.is_empty() {
+            return Ok(x);
+        }
+        let r = Resize {
+            axes,
+            method,
+            antialias,
+        };
+        self.apply(r, vec![x])
+    }
+
+    /// Axis `axis` of `x` (static size `m`) contracted with the constant matrix `w` `[m, n]`:
+    /// `out[.., j, ..] = sum_i x[.., i, ..] w[i, j]`, a linear map along one axis (resampling,
+    /// discrete Fourier transforms). One MatMul: `x @ w` on the last axis, otherwise `w^T`
+    /// times `x` viewed as `[.., m, rest]` (no transposes).
+    pub fn contract_axis(&mut self, x: ValueId, axis: usize, w: Array2<f32>) -> GResult<ValueId> {
+        let shape = self.shape(x).clone();
+        let (m, n) = w.dim();
+        if axis >= shape.len() || shape[axis] != Some(m) {
+            return Err(self.error(format!(
+                "a [{m}, {n}] matrix cannot act on axis {axis} of {}",
+                super::shape_fmt(&shape)
+            )));
+        }
+        if axis + 1 == shape.len() {
+            let w = self.constant(Tensor::F32(w.into_dyn()));
+            return self.matmul(x, w);
+        }
+        let rest = crate::tensor::static_product(&shape[axis + 1..])
+            .filter(|_| shape[axis + 1..].iter().all(Option::is_some))
+            .ok_or_else(|| self.error("the axes after a contracted axis must have static sizes"))?;
+        let mut flat = shape[..axis].to_vec();
+        flat.extend([Some(m), Some(rest)]);
+        let x3 = self.reshape(x, flat)?;
+        let wt = self.constant(Tensor::F32(
+            w.reversed_axes()
+                .as_standard_layout()
+                .into_owned()
+                .into_dyn(),
+        ));
+        let y3 = self.matmul(wt, x3)?;
+        let mut out = shape;
+        out[axis] = Some(n);
+        self.reshape(y3, out)
     }
 
     /// Insert a size-1 axis at `axis` (a reshape).

@@ -15,7 +15,9 @@ pub mod prim;
 pub mod simplify;
 
 pub use crate::tensor::{broadcast_shapes, num_elements, shape_fmt, DType, Dim, Shape, Tensor};
-pub use prim::{Activation, BinaryOp, ClassifyOp, CompareOp, Prim, Primitive, ReduceOp, UnaryOp};
+pub use prim::{
+    Activation, BinaryOp, ClassifyOp, CompareOp, Prim, Primitive, ReduceOp, ResizeMethod, UnaryOp,
+};
 
 use std::fmt;
 use std::sync::Arc;

@@ -273,6 +273,10 @@ primitives! {
     Activation(activation::Activation),
     /// Softmax and log-softmax along one axis.
     Softmax(softmax::Softmax),
+    /// `jax.image.resize` along one axis (nearest, or a kernel's weight matrix).
+    Resize(resize::Resize),
 }
+
+pub use resize::Method as ResizeMethod;
 
 pub use reduce::ReduceOp;

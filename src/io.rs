@@ -1,5 +1,6 @@
 //! Reading input arrays (`.npy`, `.npz`) and writing results atomically.
 
+use crate::tensor::Tensor;
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::ArrayD;
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
@@ -119,14 +120,14 @@ pub fn parse_input_arg(arg: &str) -> (Option<String>, PathBuf) {
 }
 
 /// Gather named input arrays from `--input` arguments for a model with `names` inputs.
-pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, ArrayD<f32>)>> {
-    let mut out: Vec<(String, ArrayD<f32>)> = Vec::new();
+pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, Tensor)>> {
+    let mut out: Vec<(String, Tensor)> = Vec::new();
     for arg in args {
         let (name, file) = parse_input_arg(arg);
         let is_npz = file.extension().is_some_and(|e| e == "npz");
         match (name, is_npz) {
-            (Some(n), false) => out.push((n, read_npy(&file)?)),
-            (None, true) => out.extend(read_npz(&file)?),
+            (Some(n), false) => out.push((n, read_npy_tensor(&file)?)),
+            (None, true) => out.extend(read_npz_tensors(&file)?),
             (None, false) => {
                 if names.len() != 1 {
                     bail!(
@@ -136,7 +137,7 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
                         names.join(", ")
                     );
                 }
-                out.push((names[0].clone(), read_npy(&file)?));
+                out.push((names[0].clone(), read_npy_tensor(&file)?));
             }
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
@@ -166,21 +167,97 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
     Ok(ordered)
 }
 
-/// Check an input array against a declared shape (`None` matches any size).
-pub fn check_input_shape(name: &str, a: &ArrayD<f32>, shape: &[Option<usize>]) -> Result<()> {
-    let ok = a.ndim() == shape.len()
-        && a.shape()
-            .iter()
-            .zip(shape)
-            .all(|(&d, s)| s.is_none_or(|s| s == d));
+/// Check an input array's shape against a declared shape (`None` matches any size).
+pub fn check_input_shape(name: &str, got: &[usize], shape: &[Option<usize>]) -> Result<()> {
+    let ok = got.len() == shape.len()
+        && got.iter().zip(shape).all(|(&d, s)| s.is_none_or(|s| s == d));
     if !ok {
         bail!(
-            "input '{name}' has shape {:?}; the model expects {}",
-            a.shape(),
+            "input '{name}' has shape {got:?}; the model expects {}",
             crate::opgraph::shape_fmt(shape)
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrays of any element type: integer and bool inputs (token ids, masks), typed outputs.
+
+/// Read a `.npy` file as a tensor: float32 (float64 converted to it), int32, int64 or bool.
+pub fn read_npy_tensor(path: &Path) -> Result<Tensor> {
+    let open = || -> Result<BufReader<File>> {
+        Ok(BufReader::new(File::open(path).with_context(|| {
+            format!("cannot open {}", path.display())
+        })?))
+    };
+    if let Ok(a) = read_npy(path) {
+        return Ok(Tensor::F32(a));
+    }
+    if let Ok(a) = ArrayD::<i32>::read_npy(open()?) {
+        return Ok(Tensor::I32(a));
+    }
+    if let Ok(a) = ArrayD::<i64>::read_npy(open()?) {
+        return Ok(Tensor::I64(a));
+    }
+    if let Ok(a) = ArrayD::<bool>::read_npy(open()?) {
+        return Ok(Tensor::Bool(a));
+    }
+    Err(anyhow!(
+        "{}: not a float32, float64, int32, int64 or bool .npy array ({})",
+        path.display(),
+        npy_header(path).unwrap_or_else(|| "unreadable header".into())
+    ))
+}
+
+/// Every array of a `.npz` file, by name, as tensors (see [`read_npy_tensor`]).
+pub fn read_npz_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    use ndarray::{IxDyn, OwnedRepr};
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut npz =
+        NpzReader::new(file).with_context(|| format!("{}: not a .npz file", path.display()))?;
+    let names = npz
+        .names()
+        .with_context(|| format!("{}: cannot list arrays", path.display()))?;
+    let mut out = Vec::new();
+    for name in names {
+        let key = name.trim_end_matches(".npy").to_string();
+        let t = if let Ok(a) = npz.by_name::<OwnedRepr<f32>, IxDyn>(&name) {
+            Tensor::F32(a)
+        } else if let Ok(a) = npz.by_name::<OwnedRepr<f64>, IxDyn>(&name) {
+            Tensor::F32(a.mapv(|v| v as f32))
+        } else if let Ok(a) = npz.by_name::<OwnedRepr<i32>, IxDyn>(&name) {
+            Tensor::I32(a)
+        } else if let Ok(a) = npz.by_name::<OwnedRepr<i64>, IxDyn>(&name) {
+            Tensor::I64(a)
+        } else if let Ok(a) = npz.by_name::<OwnedRepr<bool>, IxDyn>(&name) {
+            Tensor::Bool(a)
+        } else {
+            bail!(
+                "{}: array '{key}' is not float32, float64, int32, int64 or bool",
+                path.display()
+            );
+        };
+        out.push((key, t));
+    }
+    Ok(out)
+}
+
+/// `write_npz` for tensors of any element type (each keeps its own).
+pub fn write_npz_tensors(path: &Path, arrays: &[(String, Tensor)]) -> Result<()> {
+    atomic_write(path, |file| {
+        let mut npz = NpzWriter::new(file);
+        for (name, t) in arrays {
+            let r = match t {
+                Tensor::F32(a) => npz.add_array(name.as_str(), a),
+                Tensor::I32(a) => npz.add_array(name.as_str(), a),
+                Tensor::I64(a) => npz.add_array(name.as_str(), a),
+                Tensor::Bool(a) => npz.add_array(name.as_str(), a),
+            };
+            r.with_context(|| format!("writing array '{name}'"))?;
+        }
+        npz.finish().context("finishing the .npz")?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -212,8 +289,8 @@ mod tests {
     #[test]
     fn shape_check_names_the_tensor() {
         let a = ArrayD::<f32>::zeros(vec![3, 5]);
-        let e = check_input_shape("x", &a, &[None, Some(4)]).unwrap_err();
+        let e = check_input_shape("x", a.shape(), &[None, Some(4)]).unwrap_err();
         assert!(e.to_string().contains("input 'x'"), "{e}");
-        check_input_shape("x", &a, &[None, Some(5)]).unwrap();
+        check_input_shape("x", a.shape(), &[None, Some(5)]).unwrap();
     }
 }

@@ -105,14 +105,29 @@ impl Net {
         inputs: &[PortRef],
         output: Option<Port>,
     ) -> PortRef {
+        let outputs: Vec<Port> = output.into_iter().collect();
+        self.layer_with_outputs(name, ty, version, data, inputs, outputs);
+        (self.layers.len() - 1, 0)
+    }
+
+    /// Add a layer with several output ports (TopK, LSTMSequence); returns one port per output.
+    pub fn layer_with_outputs(
+        &mut self,
+        name: String,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        inputs: &[PortRef],
+        outputs: Vec<Port>,
+    ) -> Vec<PortRef> {
         let name = self.unique_name(name);
         let id = self.layers.len();
         let in_ports = inputs.iter().map(|&p| self.port(p).clone()).collect();
         for (k, &(l, o)) in inputs.iter().enumerate() {
             self.edges.push((l, o, id, k));
         }
-        let outputs: Vec<Port> = output.into_iter().collect();
         let names = vec![None; outputs.len()];
+        let ports = (0..outputs.len()).map(|k| (id, k)).collect();
         self.layers.push(Layer {
             name,
             ty,
@@ -123,7 +138,7 @@ impl Net {
             outputs,
             names,
         });
-        (id, 0)
+        ports
     }
 
     /// A graph input: a `Parameter` layer whose port carries the input's name.
@@ -316,6 +331,21 @@ impl<'n> LayerCx<'n> {
         let out = self.out();
         let name = format!("{}_{ty}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// The layer that computes the node's value as output `k` of several (`outs`): returns
+    /// every output port; port `k` must have the node's type.
+    pub fn op_with_outputs(
+        &mut self,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        ins: &[PortRef],
+        outs: Vec<Port>,
+    ) -> Vec<PortRef> {
+        let name = format!("{}_{ty}", self.prefix);
+        self.net
+            .layer_with_outputs(name, ty, version, data, ins, outs)
     }
 
     /// A helper layer `{prefix}_{suffix}` with its own output port.

@@ -248,6 +248,15 @@ primitives! {
     Activation(activation::Activation),
     /// Softmax and log-softmax along one axis.
     Softmax(softmax::Softmax),
+    /// `jnp.take`: a gather along one axis with integer indices (JAX's fill mode).
+    Take(take::Take),
+    /// `jnp.take_along_axis`.
+    TakeAlong(take_along::TakeAlong),
+    /// Cumulative sum along one axis.
+    Cumsum(cumsum::Cumsum),
+    /// Indices of the k largest or smallest entries (argmax, argmin, argsort).
+    TopKIndices(topk::TopKIndices),
 }
 
 pub use reduce::ReduceOp;
+pub use take::one_hot;

@@ -9,7 +9,8 @@ use keras2ov::runtime::{Precision, Runtime};
 use keras2ov::{io, lower};
 use std::path::{Path, PathBuf};
 
-pub fn inspect(model: &Path) -> Result<()> {
+pub fn inspect(model: &Path, shapes: &[String]) -> Result<()> {
+    let shapes = pipeline::parse_input_shapes(shapes)?;
     let loaded = keras2ov::loader::load(model)?;
     let m = &loaded.model;
     println!(
@@ -19,7 +20,7 @@ pub fn inspect(model: &Path) -> Result<()> {
         m.name,
         loaded.keras_version
     );
-    let traced = lower::lower_traced(m);
+    let traced = lower::lower_traced(m, &shapes);
     let trace = traced.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
     let mut rows = vec![[
         "layer".to_string(),
@@ -145,8 +146,10 @@ pub fn convert(
     model: &Path,
     output: Option<PathBuf>,
     batch: Option<usize>,
+    shapes: &[String],
     deriv: &DerivOpts,
 ) -> Result<()> {
+    let shapes = pipeline::parse_input_shapes(shapes)?;
     let out = output.unwrap_or_else(|| model.with_extension("xml"));
     if out.extension().is_none_or(|e| e != "xml") {
         bail!(
@@ -154,7 +157,7 @@ pub fn convert(
             out.display()
         );
     }
-    let ir = pipeline::convert_with(model, batch, &deriv.to_pipeline())?;
+    let ir = pipeline::convert_shaped(model, &shapes, batch, &deriv.to_pipeline())?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -217,15 +220,25 @@ fn run_keras(
     d: &Derivatives,
     opts: &RunOpts,
 ) -> Result<()> {
-    let (loaded, graph) = pipeline::load_graph(model)?;
-    let names: Vec<String> = graph
-        .inputs
-        .iter()
-        .map(|&p| graph.input_name(p).to_string())
-        .collect();
+    if model.extension().is_some_and(|e| e == "xml") {
+        // load_graph says why an IR cannot be differentiated.
+        pipeline::load_graph(model)?;
+    }
+    let loaded = keras2ov::loader::load(model)?;
+    let specs = loaded.model.input_specs();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let arrays = io::gather_inputs(inputs, &names)?;
+    // Unknown dimensions besides the batch (a variable sequence length) take the arrays' own.
+    let shapes: Vec<(String, Vec<usize>)> = specs
+        .iter()
+        .zip(&arrays)
+        .filter(|(s, (_, a))| s.shape[1..].contains(&None) && a.shape().len() == s.shape.len())
+        .map(|(s, (_, a))| (s.name.clone(), a.shape()[1..].to_vec()))
+        .collect();
+    let graph = lower::lower_shaped(&loaded.model, &shapes)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
     for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
-        io::check_input_shape(name, a, graph.shape(p))?;
+        io::check_input_shape(name, a.shape(), graph.shape(p))?;
     }
     let batch = match batch {
         Some(b) => Some(b),
@@ -240,7 +253,7 @@ fn run_keras(
 /// The batch size shared by every input with a dynamic first dimension.
 fn common_batch(
     graph: &keras2ov::opgraph::OpGraph,
-    arrays: &[(String, ndarray::ArrayD<f32>)],
+    arrays: &[(String, keras2ov::tensor::Tensor)],
 ) -> Result<Option<usize>> {
     let mut batch: Option<(usize, &str)> = None;
     for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
@@ -273,10 +286,13 @@ fn infer_and_save(
     let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
     let arrays = io::gather_inputs(inputs, &names)?;
     for (info, (_, a)) in sig.iter().zip(&arrays) {
-        io::check_input_shape(&info.name, a, &info.shape)?;
+        io::check_input_shape(&info.name, a.shape(), &info.shape)?;
     }
-    let results = compiled.infer(&arrays)?;
-    io::write_npz(out, &results)?;
+    let req = compiled.request();
+    req.set_inputs(&arrays)?;
+    req.run()?;
+    let results = req.read_output_tensors()?;
+    io::write_npz_tensors(out, &results)?;
     for (name, a) in &results {
         println!("{name}: shape {:?}", a.shape());
     }

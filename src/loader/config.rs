@@ -128,7 +128,7 @@ fn loc_or_top(loc: &str) -> String {
     }
 }
 
-fn is_model_entry(obj: &Map<String, Value>) -> bool {
+pub(crate) fn is_model_entry(obj: &Map<String, Value>) -> bool {
     let class = obj.get("class_name").and_then(Value::as_str).unwrap_or("");
     MODEL_CLASSES.contains(&class)
         && obj

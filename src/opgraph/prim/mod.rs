@@ -69,6 +69,8 @@ pub trait Primitive {
 pub enum Rewrite {
     /// Input `k` already is the value.
     Input(usize),
+    /// Another existing value already is the value (a slice of one part of a concat).
+    Value(ValueId),
     /// The same value as another primitive on other inputs.
     Prim(Prim, Vec<ValueId>),
 }
@@ -256,6 +258,8 @@ primitives! {
     Cumsum(cumsum::Cumsum),
     /// Indices of the k largest or smallest entries (argmax, argmin, argsort).
     TopKIndices(topk::TopKIndices),
+    /// Zeros added before and after along one axis.
+    Pad(pad::Pad),
 }
 
 pub use reduce::ReduceOp;

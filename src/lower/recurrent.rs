@@ -5,9 +5,11 @@
 //! `docs/semantics/sequence.md` §4-§8 for the exact semantics followed here (masked steps,
 //! `go_backwards`, `unroll`, `zero_output_for_mask`, initial states).
 //!
-//! The input projection `x W + b` is one matmul over all steps; each step then adds
-//! `h U` and applies the gates. LSTM columns are reordered to `i, f, o, c` so that one
-//! recurrent activation covers the three sigmoid gates.
+//! Each step projects its input (`x_t W + b`), adds `h U` and applies the gates; the steps'
+//! inputs are slices of the sequence, which for a stacked layer simplify to the outputs of the
+//! layer below (no concatenation in between), and in reverse mode their transposes are pads
+//! of one step, not of the whole sequence. LSTM columns are reordered to `i, f, o, c` so that
+//! one recurrent activation covers the three sigmoid gates.
 
 use super::activations;
 use super::call::{LayerCall, Val};
@@ -357,7 +359,6 @@ fn run_loop(
     if t_len == 0 {
         return Err(lc.error("a sequence of length 0"));
     }
-    let xp_all = cells[0].project(g, x)?;
     let mut states = initial;
     let offsets: Vec<usize> = cells
         .iter()
@@ -376,14 +377,13 @@ fn run_loop(
         (0..t_len).collect()
     };
     for &t in &order {
-        let xt = g.slice(xp_all, 1, t, t + 1, 1)?;
-        let cols = g.shape(xt)[2];
-        let mut input = g.reshape(xt, vec![g.shape(xt)[0], cols])?;
+        // Step t of the input (of a stacked layer below: its step-t output, as the slice of
+        // its concatenated outputs simplifies to that part).
+        let xt = g.slice(x, 1, t, t + 1, 1)?;
+        let mut input = g.squeeze(xt, &[1])?;
         let mut new_states = Vec::with_capacity(states.len());
         for (k, cell) in cells.iter().enumerate() {
-            if k > 0 {
-                input = cell.project(g, input)?;
-            }
+            input = cell.project(g, input)?;
             let st = &states[offsets[k]..offsets[k] + cell.state_count()];
             let (out, ns) = cell.step(g, lc, input, st)?;
             input = out;

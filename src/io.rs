@@ -170,7 +170,10 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, T
 /// Check an input array's shape against a declared shape (`None` matches any size).
 pub fn check_input_shape(name: &str, got: &[usize], shape: &[Option<usize>]) -> Result<()> {
     let ok = got.len() == shape.len()
-        && got.iter().zip(shape).all(|(&d, s)| s.is_none_or(|s| s == d));
+        && got
+            .iter()
+            .zip(shape)
+            .all(|(&d, s)| s.is_none_or(|s| s == d));
     if !ok {
         bail!(
             "input '{name}' has shape {got:?}; the model expects {}",

@@ -110,9 +110,14 @@ pub fn convert_shaped(
 pub fn parse_input_shapes(args: &[String]) -> Result<Vec<(String, Vec<usize>)>> {
     args.iter()
         .map(|a| {
-            let (name, dims) = a.split_once('=').filter(|(n, _)| !n.is_empty()).ok_or_else(
-                || anyhow::anyhow!("--input-shape {a:?}: expected NAME=D1,D2,... (per-sample dims)"),
-            )?;
+            let (name, dims) = a
+                .split_once('=')
+                .filter(|(n, _)| !n.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--input-shape {a:?}: expected NAME=D1,D2,... (per-sample dims)"
+                    )
+                })?;
             let dims = dims
                 .split(',')
                 .map(|d| d.trim().parse::<usize>())

@@ -914,7 +914,12 @@ impl Request {
     /// Every output by tensor name, in model order, in its own element type.
     pub fn read_output_tensors(&self) -> Result<Vec<(String, crate::tensor::Tensor)>> {
         (0..self.info.outputs.len())
-            .map(|k| Ok((self.info.outputs[k].name.clone(), self.read_output_tensor(k)?)))
+            .map(|k| {
+                Ok((
+                    self.info.outputs[k].name.clone(),
+                    self.read_output_tensor(k)?,
+                ))
+            })
             .collect()
     }
 
@@ -952,19 +957,35 @@ impl Request {
         }
         let tensor = match et {
             ElementType::F32 => {
-                let d = if n == 0 { &[][..] } else { t.get_data::<f32>().map_err(ov_err(action()))? };
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<f32>().map_err(ov_err(action()))?
+                };
                 T::F32(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
             }
             ElementType::I32 => {
-                let d = if n == 0 { &[][..] } else { t.get_data::<i32>().map_err(ov_err(action()))? };
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<i32>().map_err(ov_err(action()))?
+                };
                 T::I32(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
             }
             ElementType::I64 => {
-                let d = if n == 0 { &[][..] } else { t.get_data::<i64>().map_err(ov_err(action()))? };
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<i64>().map_err(ov_err(action()))?
+                };
                 T::I64(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
             }
             ElementType::Boolean | ElementType::U8 => {
-                let raw = if n == 0 { &[][..] } else { t.get_raw_data().map_err(ov_err(action()))? };
+                let raw = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_raw_data().map_err(ov_err(action()))?
+                };
                 let d: Vec<bool> = raw.iter().map(|&v| v != 0).collect();
                 T::Bool(make(&shape, &d, n).ok_or_else(|| bad(d.len()))?)
             }

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{compare, get_tensor, manifest, read_npz, read_tensors, Fixture, EXPECTED_UNSUPPORTED};
+use common::{
+    compare, get_tensor, manifest, read_npz, read_tensors, Fixture, EXPECTED_UNSUPPORTED,
+};
 use keras2ov::autodiff::Mode;
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};

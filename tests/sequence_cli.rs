@@ -60,7 +60,14 @@ fn integer_inputs_are_never_differentiated() {
     let out = dir.path().join("d.npz").display().to_string();
     // Only token ids: nothing to differentiate.
     let name = "emb_basic";
-    let args = ["jacobian", &model(name), "--input", &inputs(name), "-o", &out];
+    let args = [
+        "jacobian",
+        &model(name),
+        "--input",
+        &inputs(name),
+        "-o",
+        &out,
+    ];
     fails(&args, &["nothing to differentiate", "tokens"]);
     assert!(!std::path::Path::new(&out).exists());
     // Token ids and float initial states: --wrt on the ids is an error naming them ...
@@ -75,7 +82,10 @@ fn integer_inputs_are_never_differentiated() {
     let (ok, _, err) = keras2ov(&["jacobian", &m, "--input", &i, "-o", &out]);
     assert!(ok, "{err}");
     let got = read_npz(std::path::Path::new(&out));
-    assert!(got.iter().all(|(k, _)| !k.contains("/tokens")), "no block for the ids");
+    assert!(
+        got.iter().all(|(k, _)| !k.contains("/tokens")),
+        "no block for the ids"
+    );
     let want = read_npz(&fixtures().join(format!("models/{name}.derivs.npz")));
     for (k, w) in want.iter().filter(|(k, _)| k.starts_with("jacobian/")) {
         let g = get(&got, k).mapv(f64::from);
@@ -84,7 +94,15 @@ fn integer_inputs_are_never_differentiated() {
     // An integer output cannot be asked for either.
     let xml = dir.path().join("m.xml").display().to_string();
     fails(
-        &["convert", &model("op_argmax"), "--jacobian", "--of", "argmax", "-o", &xml],
+        &[
+            "convert",
+            &model("op_argmax"),
+            "--jacobian",
+            "--of",
+            "argmax",
+            "-o",
+            &xml,
+        ],
         &["'argmax'", "integer"],
     );
 }
@@ -139,7 +157,11 @@ fn layers_inside_wrappers_are_checked_too() {
     let (ok, out, err) = keras2ov(&["inspect", &model("td_conv2d")]);
     assert!(!ok);
     let all = format!("{out}{err}");
-    for w in ["'td_conv/layer' (Conv2D)", "'td_pool/layer' (MaxPooling2D)", "unsupported"] {
+    for w in [
+        "'td_conv/layer' (Conv2D)",
+        "'td_pool/layer' (MaxPooling2D)",
+        "unsupported",
+    ] {
         assert!(all.contains(w), "inspect should name {w}:\n{all}");
     }
 }

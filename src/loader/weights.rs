@@ -256,7 +256,11 @@ pub(crate) fn attach_flat(model: &mut KerasModel, weights: &[Weight], prefix: &s
             unique_name(to_snake_case(&layer.class_name), &mut used)
         );
         let under = |p: String| -> Vec<Weight> {
-            weights.iter().filter(|w| w.path.starts_with(&p)).cloned().collect()
+            weights
+                .iter()
+                .filter(|w| w.path.starts_with(&p))
+                .cloned()
+                .collect()
         };
         match &mut layer.kind {
             NodeKind::Model(inner) => {

@@ -119,9 +119,9 @@ fn attention_equations(rank: usize, axes: &[usize]) -> (String, String, usize) {
         .collect();
     let mut offset = rank;
     let mut source = Vec::new();
-    for i in 0..rank {
+    for (i, &c) in target.iter().enumerate() {
         if batch.contains(&i) || i == rank - 1 {
-            source.push(target[i]);
+            source.push(c);
         } else {
             source.push(letter(offset));
             offset += 1;
@@ -166,7 +166,10 @@ fn pattern(g: &mut OpGraph, t: usize, s: usize, keep: impl Fn(usize, usize) -> b
 
 /// A literal boolean keyword argument of the call (`use_causal_mask`, ...).
 fn flag(lc: &LayerCall, name: &str) -> bool {
-    matches!(lc.kwargs.iter().find(|(k, _)| k == name), Some((_, Val::Lit(Value::Bool(true)))))
+    matches!(
+        lc.kwargs.iter().find(|(k, _)| k == name),
+        Some((_, Val::Lit(Value::Bool(true))))
+    )
 }
 
 /// The tensor given for keyword argument (or position) `name`.
@@ -340,7 +343,10 @@ fn finish(
         None => out,
     };
     let have = lc.sub_weights(out_part);
-    let rank = out_eq.split(',').nth(1).map_or(0, |k| k.split("->").next().unwrap_or("").len());
+    let rank = out_eq
+        .split(',')
+        .nth(1)
+        .map_or(0, |k| k.split("->").next().unwrap_or("").len());
     let (kw, bw) = kernel_and_bias(lc, &have, rank, out_part)?;
     let y = einsum_dense_with(g, lc, out_eq, o, kw, bw, &Value::Null)?;
     let mut outs = vec![y];
@@ -385,7 +391,10 @@ pub fn multi_head_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Valu
     let causal = flag(lc, "use_causal_mask");
     // The query's own mask (an explicit query_mask is ignored); value/key masks explicit or
     // from the tensors.
-    let explicit = |name: &str| lc.tensor_kwarg(name).and_then(|v| v.tensors().first().map(|t| t.v));
+    let explicit = |name: &str| {
+        lc.tensor_kwarg(name)
+            .and_then(|v| v.tensors().first().map(|t| t.v))
+    };
     let value_mask = explicit("value_mask").or(value.mask);
     let key_mask = explicit("key_mask").or(key.and_then(|k| k.mask));
     let attn = explicit("attention_mask");
@@ -409,7 +418,12 @@ pub fn multi_head_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Valu
         einsum_dense_with(g, lc, &eq, x, k, b, act)
     };
     let gate = if lc.cfg_bool("use_gate", false)? {
-        Some(proj(g, "_gate_dense", query.v, &Value::String("sigmoid".into()))?)
+        Some(proj(
+            g,
+            "_gate_dense",
+            query.v,
+            &Value::String("sigmoid".into()),
+        )?)
     } else {
         None
     };
@@ -420,7 +434,13 @@ pub fn multi_head_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Valu
     let axes: Vec<usize> = match lc.cfg_ints("attention_axes")? {
         Some(a) => a
             .iter()
-            .map(|&x| if x < 0 { (rank as i64 - 1 + x) as usize } else { x as usize })
+            .map(|&x| {
+                if x < 0 {
+                    (rank as i64 - 1 + x) as usize
+                } else {
+                    x as usize
+                }
+            })
             .collect(),
         None => (1..rank - 2).collect(),
     };
@@ -431,7 +451,9 @@ pub fn multi_head_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Valu
         gate,
         mask,
         causal_only,
-        fast: lc.cfg_f64("dropout", 0.0)? == 0.0 && !flag(lc, "return_attention_scores") && rank == 4,
+        fast: lc.cfg_f64("dropout", 0.0)? == 0.0
+            && !flag(lc, "return_attention_scores")
+            && rank == 4,
         scale: 1.0 / (key_dim as f32).sqrt(),
     };
     let _ = (heads, value_dim);
@@ -490,11 +512,16 @@ pub fn group_query_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Val
     let nkv = cfg_usize(lc, "num_key_value_heads")?;
     let head_dim = cfg_usize(lc, "head_dim")?;
     if nq % nkv != 0 {
-        return Err(lc.error(format!("{nq} query heads cannot share {nkv} key/value heads")));
+        return Err(lc.error(format!(
+            "{nq} query heads cannot share {nkv} key/value heads"
+        )));
     }
     let kt = key.unwrap_or(value);
     let causal = flag(lc, "use_causal_mask");
-    let explicit = |name: &str| lc.tensor_kwarg(name).and_then(|v| v.tensors().first().map(|t| t.v));
+    let explicit = |name: &str| {
+        lc.tensor_kwarg(name)
+            .and_then(|v| v.tensors().first().map(|t| t.v))
+    };
     // The masks as Layer.__call__ fills them: explicit, else the tensors' own.
     let query_mask = explicit("query_mask").or(query.mask);
     let value_mask = explicit("value_mask").or(value.mask);
@@ -530,7 +557,9 @@ pub fn group_query_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Val
     // ops.repeat(x, nq / nkv, axis=2): head u reads kv head u / (nq / nkv).
     let reps = nq / nkv;
     let idx: Vec<i32> = (0..nq).map(|u| (u / reps) as i32).collect();
-    let idx = g.constant(Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[nq]), idx).expect("nq")));
+    let idx = g.constant(Tensor::I32(
+        ArrayD::from_shape_vec(IxDyn(&[nq]), idx).expect("nq"),
+    ));
     let repeat = |g: &mut OpGraph, x: ValueId| {
         let p = crate::opgraph::prim::Take {
             axis: 2,
@@ -634,7 +663,10 @@ pub fn attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let (q, v) = (xs[0], xs[1]);
     let k = *xs.get(2).unwrap_or(&v);
     let use_scale = lc.cfg_bool("use_scale", false)?;
-    let mode = lc.cfg("score_mode").and_then(Value::as_str).unwrap_or("dot");
+    let mode = lc
+        .cfg("score_mode")
+        .and_then(Value::as_str)
+        .unwrap_or("dot");
     let mut expected = Vec::new();
     if use_scale {
         expected.push(("scale", vec![]));
@@ -644,7 +676,11 @@ pub fn attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     }
     let w = lc.weights(&expected)?;
     let scalar = |g: &mut OpGraph, a: &ArrayD<f32>| g.constant(Tensor::F32(a.clone()));
-    let scale = if use_scale { Some(scalar(g, w[0])) } else { None };
+    let scale = if use_scale {
+        Some(scalar(g, w[0]))
+    } else {
+        None
+    };
     let scores = match mode {
         "dot" => {
             let r = g.rank(k);
@@ -681,7 +717,11 @@ pub fn additive_attention(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueI
     let k = *xs.get(2).unwrap_or(&v);
     let dim = lc.static_dim(g, q, 2)?;
     let use_scale = lc.cfg_bool("use_scale", true)?;
-    let expected = if use_scale { vec![("scale", vec![dim])] } else { vec![] };
+    let expected = if use_scale {
+        vec![("scale", vec![dim])]
+    } else {
+        vec![]
+    };
     let w = lc.weights(&expected)?;
     let qe = g.expand_dims(q, 2)?;
     let ke = g.expand_dims(k, 1)?;
@@ -708,7 +748,10 @@ mod tests {
         assert_eq!(proj_equation(2, 2, 1), "abcd,cde->abe");
         assert_eq!(proj_equation(3, 1, 2), "abcd,def->abcef");
         let (d, c, r) = attention_equations(4, &[1]);
-        assert_eq!((d.as_str(), c.as_str(), r), ("aecd,abcd->acbe", "acbe,aecd->abcd", 4));
+        assert_eq!(
+            (d.as_str(), c.as_str(), r),
+            ("aecd,abcd->acbe", "acbe,aecd->abcd", 4)
+        );
         let (d, c, r) = attention_equations(5, &[1, 2]);
         assert_eq!(
             (d.as_str(), c.as_str(), r),

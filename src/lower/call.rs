@@ -22,7 +22,11 @@ impl Val {
     pub fn literal(&self) -> Option<Value> {
         match self {
             Val::Lit(v) => Some(v.clone()),
-            Val::List(items) => items.iter().map(Val::literal).collect::<Option<_>>().map(Value::Array),
+            Val::List(items) => items
+                .iter()
+                .map(Val::literal)
+                .collect::<Option<_>>()
+                .map(Value::Array),
             Val::T(_) => None,
         }
     }
@@ -97,12 +101,20 @@ impl<'a> LayerCall<'a> {
 
     /// Every tensor in the positional arguments, flattened in order.
     pub fn all_tensors(&self) -> Vec<ValueId> {
-        self.args.iter().flat_map(Val::tensors).map(|t| t.v).collect()
+        self.args
+            .iter()
+            .flat_map(Val::tensors)
+            .map(|t| t.v)
+            .collect()
     }
 
     /// The masks of [`LayerCall::all_tensors`], in the same order.
     pub fn all_masks(&self) -> Vec<Option<ValueId>> {
-        self.args.iter().flat_map(Val::tensors).map(|t| t.mask).collect()
+        self.args
+            .iter()
+            .flat_map(Val::tensors)
+            .map(|t| t.mask)
+            .collect()
     }
 
     /// A keyword argument given as a tensor or tensors (not null, not a literal).

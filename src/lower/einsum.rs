@@ -32,7 +32,13 @@ pub fn einsum(g: &mut OpGraph, equation: &str, operands: &[ValueId]) -> R<ValueI
                 needed.extend(other);
             }
         }
-        let t = diagonals(g, Term { v, letters: inputs[k].clone() })?;
+        let t = diagonals(
+            g,
+            Term {
+                v,
+                letters: inputs[k].clone(),
+            },
+        )?;
         terms.push(sum_out(g, t, &needed)?);
     }
     let mut acc = terms.remove(0);
@@ -123,8 +129,11 @@ fn parse(g: &OpGraph, equation: &str, operands: &[ValueId]) -> R<(Vec<Vec<char>>
 /// Repeated letters of one operand: keep the diagonal (`x * eye`, summed over the repeat).
 fn diagonals(g: &mut OpGraph, mut t: Term) -> R<Term> {
     loop {
-        let dup = (0..t.letters.len())
-            .find_map(|i| (i + 1..t.letters.len()).find(|&j| t.letters[j] == t.letters[i]).map(|j| (i, j)));
+        let dup = (0..t.letters.len()).find_map(|i| {
+            (i + 1..t.letters.len())
+                .find(|&j| t.letters[j] == t.letters[i])
+                .map(|j| (i, j))
+        });
         let Some((i, j)) = dup else { return Ok(t) };
         let n = g.shape(t.v)[i].ok_or("a diagonal of unknown size")?;
         let r = t.letters.len();
@@ -134,7 +143,9 @@ fn diagonals(g: &mut OpGraph, mut t: Term) -> R<Term> {
         let eye = ArrayD::from_shape_fn(IxDyn(&shape), |ix| f32::from(u8::from(ix[i] == ix[j])));
         let e = g.constant(Tensor::F32(eye));
         let m = g.mul(t.v, e).map_err(|e| e.msg)?;
-        t.v = g.reduce(ReduceOp::Sum, m, vec![j], false).map_err(|e| e.msg)?;
+        t.v = g
+            .reduce(ReduceOp::Sum, m, vec![j], false)
+            .map_err(|e| e.msg)?;
         t.letters.remove(j);
     }
 }
@@ -147,7 +158,9 @@ fn sum_out(g: &mut OpGraph, t: Term, keep: &[char]) -> R<Term> {
     if axes.is_empty() {
         return Ok(t);
     }
-    let v = g.reduce(ReduceOp::Sum, t.v, axes.clone(), false).map_err(|e| e.msg)?;
+    let v = g
+        .reduce(ReduceOp::Sum, t.v, axes.clone(), false)
+        .map_err(|e| e.msg)?;
     let letters = (0..t.letters.len())
         .filter(|i| !axes.contains(i))
         .map(|i| t.letters[i])
@@ -167,7 +180,11 @@ fn trailing_static(g: &OpGraph, t: &Term, own: &[char]) -> usize {
 }
 
 fn size_of(g: &OpGraph, t: &Term, c: char) -> Option<usize> {
-    let i = t.letters.iter().position(|l| *l == c).expect("a letter of the term");
+    let i = t
+        .letters
+        .iter()
+        .position(|l| *l == c)
+        .expect("a letter of the term");
     g.shape(t.v)[i]
 }
 
@@ -179,12 +196,38 @@ fn contract(g: &mut OpGraph, a: Term, b: Term, keep: &[char]) -> R<Term> {
     let mut keep_ba: Vec<char> = keep.to_vec();
     keep_ba.extend(a.letters.iter().copied());
     let b = sum_out(g, b, &keep_ba)?;
-    let shared: Vec<char> = a.letters.iter().filter(|c| b.letters.contains(c)).copied().collect();
-    let batch: Vec<char> = shared.iter().filter(|c| keep.contains(c)).copied().collect();
-    let red: Vec<char> = shared.iter().filter(|c| !keep.contains(c)).copied().collect();
-    let a_own: Vec<char> = a.letters.iter().filter(|c| !b.letters.contains(c)).copied().collect();
-    let b_own: Vec<char> = b.letters.iter().filter(|c| !a.letters.contains(c)).copied().collect();
-    let (am, bn) = (trailing_static(g, &a, &a_own), trailing_static(g, &b, &b_own));
+    let shared: Vec<char> = a
+        .letters
+        .iter()
+        .filter(|c| b.letters.contains(c))
+        .copied()
+        .collect();
+    let batch: Vec<char> = shared
+        .iter()
+        .filter(|c| keep.contains(c))
+        .copied()
+        .collect();
+    let red: Vec<char> = shared
+        .iter()
+        .filter(|c| !keep.contains(c))
+        .copied()
+        .collect();
+    let a_own: Vec<char> = a
+        .letters
+        .iter()
+        .filter(|c| !b.letters.contains(c))
+        .copied()
+        .collect();
+    let b_own: Vec<char> = b
+        .letters
+        .iter()
+        .filter(|c| !a.letters.contains(c))
+        .copied()
+        .collect();
+    let (am, bn) = (
+        trailing_static(g, &a, &a_own),
+        trailing_static(g, &b, &b_own),
+    );
     let (a_lead, a_m) = a_own.split_at(a_own.len() - am);
     let (b_lead, b_n) = b_own.split_at(b_own.len() - bn);
     let prod = |g: &OpGraph, t: &Term, cs: &[char]| -> Option<usize> {
@@ -222,9 +265,27 @@ fn contract(g: &mut OpGraph, a: Term, b: Term, keep: &[char]) -> R<Term> {
         g.reshape(moved, shape).map_err(|e| e.msg)
     };
     let a_tail: Vec<char> = a_m.iter().chain(&red).copied().collect();
-    let av = arrange(g, &a, &batch, 0, a_lead, b_lead.len(), vec![Some(m), k], &a_tail)?;
+    let av = arrange(
+        g,
+        &a,
+        &batch,
+        0,
+        a_lead,
+        b_lead.len(),
+        vec![Some(m), k],
+        &a_tail,
+    )?;
     let b_tail: Vec<char> = red.iter().chain(b_n).copied().collect();
-    let bv = arrange(g, &b, &batch, a_lead.len(), b_lead, 0, vec![k, Some(n)], &b_tail)?;
+    let bv = arrange(
+        g,
+        &b,
+        &batch,
+        a_lead.len(),
+        b_lead,
+        0,
+        vec![k, Some(n)],
+        &b_tail,
+    )?;
     let y = g.matmul(av, bv).map_err(|e| e.msg)?;
     // [batch, a_lead, b_lead, m, n] -> split m and n back into their letters.
     let mut letters: Vec<char> = batch.clone();

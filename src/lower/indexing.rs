@@ -61,7 +61,12 @@ fn int_param(lc: &LayerCall, i: usize, key: &str) -> Option<i64> {
 }
 
 /// `axis=None` flattens (the batch axis too): `x` reshaped to one axis, axis 0.
-fn axis_or_flat(g: &mut OpGraph, lc: &LayerCall, x: ValueId, i: usize) -> LResult<(ValueId, usize)> {
+fn axis_or_flat(
+    g: &mut OpGraph,
+    lc: &LayerCall,
+    x: ValueId,
+    i: usize,
+) -> LResult<(ValueId, usize)> {
     match int_param(lc, i, "axis") {
         Some(a) => {
             let r = g.rank(x);
@@ -79,7 +84,9 @@ fn indices(g: &mut OpGraph, lc: &LayerCall, i: usize) -> LResult<ValueId> {
     match lc.arg(i, "indices") {
         Some(Val::T(t)) => int_indices(g, t.v),
         Some(v) => {
-            let lit = v.literal().ok_or_else(|| lc.error("indices mix tensors and numbers"))?;
+            let lit = v
+                .literal()
+                .ok_or_else(|| lc.error("indices mix tensors and numbers"))?;
             let t = super::call::literal_tensor(&lit)
                 .ok_or_else(|| lc.error(format!("indices {lit} are not integers")))?;
             Ok(g.constant(Tensor::from_f64(DType::I32, &t.to_f64())))
@@ -215,7 +222,13 @@ pub fn cumsum(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     };
     let x = g.convert(x, dtype)?;
     let (x, axis) = axis_or_flat(g, lc, x, 1)?;
-    Ok(vec![g.apply(Cumsum { axis, reverse: false }, vec![x])?])
+    Ok(vec![g.apply(
+        Cumsum {
+            axis,
+            reverse: false,
+        },
+        vec![x],
+    )?])
 }
 
 /// `keras.ops.tril(x, k)` / `triu(x, k)` on the last two axes: `where(mask, x, 0)`.

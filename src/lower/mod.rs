@@ -140,19 +140,28 @@ fn parameter_dtype(name: &str, dtype: &str) -> LResult<DType> {
 }
 
 /// The Keras input shape with unknown non-batch dimensions taken from `given`.
-fn input_shape(name: &str, keras: &[Option<usize>], given: &InputShapes) -> LResult<Vec<Option<usize>>> {
+fn input_shape(
+    name: &str,
+    keras: &[Option<usize>],
+    given: &InputShapes,
+) -> LResult<Vec<Option<usize>>> {
     let Some((_, dims)) = given.iter().find(|(n, _)| n == name) else {
         return Ok(keras.to_vec());
     };
     let fits = dims.len() + 1 == keras.len()
-        && keras[1..].iter().zip(dims).all(|(k, &d)| k.is_none_or(|k| k == d));
+        && keras[1..]
+            .iter()
+            .zip(dims)
+            .all(|(k, &d)| k.is_none_or(|k| k == d));
     if !fits {
         return Err(LowerError::Model(format!(
             "input '{name}' has shape {} in the model: a per-sample shape {dims:?} does not fit it",
             shape_fmt(keras)
         )));
     }
-    Ok(std::iter::once(keras[0]).chain(dims.iter().map(|&d| Some(d))).collect())
+    Ok(std::iter::once(keras[0])
+        .chain(dims.iter().map(|&d| Some(d)))
+        .collect())
 }
 
 /// `lower`, also returning every layer call's output shapes.
@@ -167,7 +176,10 @@ pub fn lower_traced(
     let mut g = OpGraph::new();
     let mut inputs = Vec::new();
     let specs = model.input_specs();
-    if let Some((n, _)) = shapes.iter().find(|(n, _)| !specs.iter().any(|s| &s.name == n)) {
+    if let Some((n, _)) = shapes
+        .iter()
+        .find(|(n, _)| !specs.iter().any(|s| &s.name == n))
+    {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         return Err(LowerError::Model(format!(
             "a shape is given for input '{n}', but the model's inputs are {}",

@@ -5,18 +5,17 @@
 //! `docs/semantics/sequence.md` §4-§8 for the exact semantics followed here (masked steps,
 //! `go_backwards`, `unroll`, `zero_output_for_mask`, initial states).
 //!
-//! Each step projects its input (`x_t W + b`), adds `h U` and applies the gates; the steps'
-//! inputs are slices of the sequence, which for a stacked layer simplify to the outputs of the
-//! layer below (no concatenation in between), and in reverse mode their transposes are pads
-//! of one step, not of the whole sequence. LSTM columns are reordered to `i, f, o, c` so that
-//! one recurrent activation covers the three sigmoid gates.
+//! Each step projects its input (`x_t W_k + b_k`), adds `h U_k` and applies the gates, one GEMM
+//! per gate; the steps' inputs are slices of the sequence, which for a stacked layer simplify
+//! to the outputs of the layer below (no concatenation in between), and in reverse mode their
+//! transposes are pads of one step, not of the whole sequence.
 
 use super::activations;
 use super::call::{LayerCall, Val};
 use super::LResult;
 use crate::layer_graph::Weight;
 use crate::opgraph::{CompareOp, DType, OpGraph, ReduceOp, Tensor, ValueId};
-use ndarray::{concatenate, ArrayD, Axis};
+use ndarray::{ArrayD, Axis};
 use serde_json::Value;
 
 /// The cell classes an `RNN` layer can hold (Keras saves them inside its `cell` config).
@@ -37,26 +36,22 @@ enum Kind {
     Gru { reset_after: bool },
 }
 
-/// One recurrent cell with its weights as graph constants.
+/// One gate's weights as graph constants: its columns of the kernel and of the recurrent
+/// kernel, its input bias, and (GRU with `reset_after`) its recurrent bias.
+struct Gate {
+    kernel: ValueId,
+    recurrent: ValueId,
+    bias: Option<ValueId>,
+    recurrent_bias: Option<ValueId>,
+}
+
+/// One recurrent cell: its gates (SimpleRNN h; LSTM i, f, c, o; GRU z, r, h).
 struct Cell {
     kind: Kind,
     units: usize,
-    /// `(F, G)`: LSTM columns in the order i, f, o, c; GRU z, r, h.
-    kernel: ValueId,
-    /// `(u, G)`; for GRU with `reset_after=False` only the z, r columns, the h ones below.
-    recurrent: ValueId,
-    recurrent_h: Option<ValueId>,
-    /// The bias added to the input projection (`(G,)`), and GRU's recurrent bias.
-    bias: Option<ValueId>,
-    recurrent_bias: Option<ValueId>,
+    gates: Vec<Gate>,
     activation: Value,
     recurrent_activation: Value,
-}
-
-/// LSTM gate blocks i, f, c, o reordered to i, f, o, c along `axis`.
-fn ifoc(w: &ArrayD<f32>, axis: usize, u: usize) -> ArrayD<f32> {
-    let block = |k: usize| w.slice_axis(Axis(axis), ndarray::Slice::from(k * u..(k + 1) * u));
-    concatenate(Axis(axis), &[block(0), block(1), block(3), block(2)]).expect("same shapes")
 }
 
 impl Cell {
@@ -84,62 +79,45 @@ impl Cell {
             .filter(|&u| u > 0)
             .ok_or_else(|| lc.error("config has no 'units' (a positive count)"))?;
         let use_bias = cfg_bool(lc, cfg, "use_bias", true)?;
-        let gates = match kind {
+        let n_gates = match kind {
             Kind::Simple => 1,
             Kind::Lstm => 4,
             Kind::Gru { .. } => 3,
         };
-        let g_cols = gates * units;
+        let cols = n_gates * units;
         let mut expected = vec![
-            ("kernel", vec![input_dim, g_cols]),
-            ("recurrent_kernel", vec![units, g_cols]),
+            ("kernel", vec![input_dim, cols]),
+            ("recurrent_kernel", vec![units, cols]),
         ];
         if use_bias {
             expected.push(match kind {
-                Kind::Gru { reset_after: true } => ("bias", vec![2, g_cols]),
-                _ => ("bias", vec![g_cols]),
+                Kind::Gru { reset_after: true } => ("bias", vec![2, cols]),
+                _ => ("bias", vec![cols]),
             });
         }
         let w = check(lc, weights, &expected)?;
-        let mut c = |a: ArrayD<f32>| g.constant(Tensor::F32(a));
-        let (kernel, recurrent, recurrent_h, bias, recurrent_bias) = match kind {
-            Kind::Lstm => (
-                c(ifoc(w[0], 1, units)),
-                c(ifoc(w[1], 1, units)),
-                None,
-                w.get(2).map(|b| c(ifoc(b, 0, units))),
-                None,
-            ),
-            Kind::Gru { reset_after: false } => {
-                let split = |a: &ArrayD<f32>, r: std::ops::Range<usize>| {
-                    a.slice_axis(Axis(1), ndarray::Slice::from(r)).to_owned()
-                };
-                (
-                    c(w[0].clone()),
-                    c(split(w[1], 0..2 * units)),
-                    Some(c(split(w[1], 2 * units..3 * units))),
-                    w.get(2).map(|b| c((*b).clone())),
-                    None,
-                )
-            }
-            Kind::Gru { reset_after: true } => {
-                let row = |b: &ArrayD<f32>, r: usize| b.index_axis(Axis(0), r).to_owned();
-                (
-                    c(w[0].clone()),
-                    c(w[1].clone()),
-                    None,
-                    w.get(2).map(|b| c(row(b, 0))),
-                    w.get(2).map(|b| c(row(b, 1))),
-                )
-            }
-            Kind::Simple => (
-                c(w[0].clone()),
-                c(w[1].clone()),
-                None,
-                w.get(2).map(|b| c((*b).clone())),
-                None,
-            ),
+        // Gate k's block of columns (the last axis) of a weight.
+        let block = |a: &ArrayD<f32>, k: usize| {
+            let axis = Axis(a.ndim() - 1);
+            a.slice_axis(axis, ndarray::Slice::from(k * units..(k + 1) * units))
+                .to_owned()
         };
+        let (input_bias, recurrent_bias) = match (w.get(2), kind) {
+            (Some(b), Kind::Gru { reset_after: true }) => (
+                Some(b.index_axis(Axis(0), 0).to_owned()),
+                Some(b.index_axis(Axis(0), 1).to_owned()),
+            ),
+            (b, _) => (b.map(|b| (*b).clone()), None),
+        };
+        let mut c = |a: ArrayD<f32>| g.constant(Tensor::F32(a));
+        let gates = (0..n_gates)
+            .map(|k| Gate {
+                kernel: c(block(w[0], k)),
+                recurrent: c(block(w[1], k)),
+                bias: input_bias.as_ref().map(|b| c(block(b, k))),
+                recurrent_bias: recurrent_bias.as_ref().map(|b| c(block(b, k))),
+            })
+            .collect();
         let act = |key: &str, default: &str| {
             cfg.get(key)
                 .filter(|v| !v.is_null())
@@ -149,11 +127,7 @@ impl Cell {
         Ok(Cell {
             kind,
             units,
-            kernel,
-            recurrent,
-            recurrent_h,
-            bias,
-            recurrent_bias,
+            gates,
             activation: act("activation", "tanh"),
             recurrent_activation: act("recurrent_activation", "sigmoid"),
         })
@@ -167,34 +141,44 @@ impl Cell {
         }
     }
 
-    /// `x W + b` on the last axis (all steps at once, or one step).
-    fn project(&self, g: &mut OpGraph, x: ValueId) -> LResult<ValueId> {
-        let y = g.matmul(x, self.kernel)?;
-        Ok(match self.bias {
-            Some(b) => g.add(y, b)?,
-            None => y,
-        })
+    /// `x W_k + b_k` per gate.
+    fn project(&self, g: &mut OpGraph, x: ValueId) -> LResult<Vec<ValueId>> {
+        self.gates
+            .iter()
+            .map(|gate| {
+                let y = g.matmul(x, gate.kernel)?;
+                Ok(match gate.bias {
+                    Some(b) => g.add(y, b)?,
+                    None => y,
+                })
+            })
+            .collect()
     }
 
-    /// One step from the projected input `xp` `[B, G]` and the states (`None`: still the
-    /// zero initial state): the output and the new states.
+    /// One step from the projected input `xp` (per gate, `[B, u]`) and the states (`None`:
+    /// still the zero initial state): the output and the new states. Keras' formulas
+    /// (`docs/semantics/sequence.md` §5-§7), one GEMM per gate: no slicing of a fused
+    /// `[B, gates * u]` product (the CPU plugin runs those slices as reference splits).
     fn step(
         &self,
         g: &mut OpGraph,
         lc: &LayerCall,
-        xp: ValueId,
+        xp: &[ValueId],
         states: &[Option<ValueId>],
     ) -> LResult<(ValueId, Vec<ValueId>)> {
-        let u = self.units;
         let act = |g: &mut OpGraph, spec: &Value, x: ValueId| activations::apply(g, lc, spec, x);
-        let cols = |g: &mut OpGraph, x: ValueId, k: usize, n: usize| -> LResult<ValueId> {
-            Ok(g.slice(x, 1, k * u, (k + n) * u, 1)?)
-        };
-        // `h U` (zero while h is the zero initial state).
-        let rec = |g: &mut OpGraph, h: Option<ValueId>, w: ValueId| -> LResult<Option<ValueId>> {
-            Ok(match h {
-                Some(h) => Some(g.matmul(h, w)?),
+        // `h U_k (+ b_rec_k)`, `None` while `h` is the zero initial state and there is no
+        // recurrent bias.
+        let rec = |g: &mut OpGraph, h: Option<ValueId>, k: usize| -> LResult<Option<ValueId>> {
+            let gate = &self.gates[k];
+            let hu = match h {
+                Some(h) => Some(g.matmul(h, gate.recurrent)?),
                 None => None,
+            };
+            Ok(match (hu, gate.recurrent_bias) {
+                (Some(hu), Some(b)) => Some(g.add(hu, b)?),
+                (None, Some(b)) => Some(b),
+                (hu, None) => hu,
             })
         };
         let plus = |g: &mut OpGraph, a: ValueId, b: Option<ValueId>| -> LResult<ValueId> {
@@ -203,22 +187,24 @@ impl Cell {
                 None => a,
             })
         };
+        // `act(xp_k + h U_k)` for gate k.
+        let gate = |g: &mut OpGraph, h: Option<ValueId>, k: usize, spec: &Value| {
+            let hu = rec(g, h, k)?;
+            let z = plus(g, xp[k], hu)?;
+            act(g, spec, z)
+        };
+        let (a, ra) = (&self.activation, &self.recurrent_activation);
         match self.kind {
             Kind::Simple => {
-                let hu = rec(g, states[0], self.recurrent)?;
-                let z = plus(g, xp, hu)?;
-                let h = act(g, &self.activation, z)?;
+                let h = gate(g, states[0], 0, a)?;
                 Ok((h, vec![h]))
             }
             Kind::Lstm => {
                 let (h, c) = (states[0], states[1]);
-                let hu = rec(g, h, self.recurrent)?;
-                let z = plus(g, xp, hu)?;
-                let ifo = cols(g, z, 0, 3)?;
-                let s = act(g, &self.recurrent_activation, ifo)?;
-                let zc = cols(g, z, 3, 1)?;
-                let cand = act(g, &self.activation, zc)?;
-                let (i, f, o) = (cols(g, s, 0, 1)?, cols(g, s, 1, 1)?, cols(g, s, 2, 1)?);
+                let i = gate(g, h, 0, ra)?;
+                let f = gate(g, h, 1, ra)?;
+                let cand = gate(g, h, 2, a)?;
+                let o = gate(g, h, 3, ra)?;
                 let ic = g.mul(i, cand)?;
                 let c_new = match c {
                     Some(c) => {
@@ -227,57 +213,33 @@ impl Cell {
                     }
                     None => ic,
                 };
-                let ac = act(g, &self.activation, c_new)?;
+                let ac = act(g, a, c_new)?;
                 let h_new = g.mul(o, ac)?;
                 Ok((h_new, vec![h_new, c_new]))
             }
             Kind::Gru { reset_after } => {
                 let h = states[0];
-                let inner = rec(g, h, self.recurrent)?;
-                let inner = match (inner, self.recurrent_bias) {
-                    (Some(i), Some(b)) => Some(g.add(i, b)?),
-                    (None, Some(b)) if reset_after => {
-                        // h = 0: `h U + b_rec` is the bias alone, shaped [1, 3u].
-                        Some(g.reshape(b, vec![Some(1), Some(3 * u)])?)
-                    }
-                    (i, _) => i,
-                };
-                let xzr = cols(g, xp, 0, 2)?;
-                let zr_in = match inner {
-                    Some(i) => {
-                        let izr = cols(g, i, 0, 2)?;
-                        g.add(xzr, izr)?
-                    }
-                    None => xzr,
-                };
-                let zr = act(g, &self.recurrent_activation, zr_in)?;
-                let (z, r) = (cols(g, zr, 0, 1)?, cols(g, zr, 1, 1)?);
-                let xh = cols(g, xp, 2, 1)?;
+                let z = gate(g, h, 0, ra)?;
+                let r = gate(g, h, 1, ra)?;
                 let rh = if reset_after {
-                    match inner {
-                        Some(i) => {
-                            let ih = cols(g, i, 2, 1)?;
-                            Some(g.mul(r, ih)?)
-                        }
+                    match rec(g, h, 2)? {
+                        Some(inner) => Some(g.mul(r, inner)?),
                         None => None,
                     }
                 } else {
                     match h {
                         Some(h) => {
                             let rhh = g.mul(r, h)?;
-                            let w = self.recurrent_h.expect("reset_after=False");
-                            Some(g.matmul(rhh, w)?)
+                            Some(g.matmul(rhh, self.gates[2].recurrent)?)
                         }
                         None => None,
                     }
                 };
-                let pre = plus(g, xh, rh)?;
-                let hh = act(g, &self.activation, pre)?;
+                let pre = plus(g, xp[2], rh)?;
+                let hh = act(g, a, pre)?;
                 // z * h + (1 - z) * hh
-                let one_minus = {
-                    let one = g.scalar(1.0);
-                    g.sub(one, z)?
-                };
+                let one = g.scalar(1.0);
+                let one_minus = g.sub(one, z)?;
                 let keep = g.mul(one_minus, hh)?;
                 let h_new = match h {
                     Some(h) => {
@@ -383,9 +345,9 @@ fn run_loop(
         let mut input = g.squeeze(xt, &[1])?;
         let mut new_states = Vec::with_capacity(states.len());
         for (k, cell) in cells.iter().enumerate() {
-            input = cell.project(g, input)?;
+            let xp = cell.project(g, input)?;
             let st = &states[offsets[k]..offsets[k] + cell.state_count()];
-            let (out, ns) = cell.step(g, lc, input, st)?;
+            let (out, ns) = cell.step(g, lc, &xp, st)?;
             input = out;
             new_states.extend(ns);
         }
@@ -484,7 +446,9 @@ fn step_mask(g: &mut OpGraph, lc: &LayerCall) -> LResult<Option<ValueId>> {
 /// Shared by SimpleRNN, LSTM, GRU and RNN: the loop over `cells` with the layer's options,
 /// mask and initial states; output masks as `RNN.compute_mask`.
 fn recurrent_layer(g: &mut OpGraph, lc: &LayerCall, cells: Vec<Cell>) -> LResult<Vec<ValueId>> {
-    let x = lc.arg(0, "sequences").and_then(|v| v.tensors().first().copied());
+    let x = lc
+        .arg(0, "sequences")
+        .and_then(|v| v.tensors().first().copied());
     let x = x.ok_or_else(|| lc.error("expects an input sequence"))?.v;
     let o = options(lc)?;
     let count = cells.iter().map(Cell::state_count).sum();
@@ -528,7 +492,10 @@ pub fn rnn(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let cell_cfg = lc
         .cfg("cell")
         .ok_or_else(|| lc.error("config has no 'cell'"))?;
-    let class = cell_cfg.get("class_name").and_then(Value::as_str).unwrap_or("");
+    let class = cell_cfg
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let (specs, parts): (Vec<&Value>, Vec<String>) = if class == "StackedRNNCells" {
         let list = cell_cfg
             .get("config")
@@ -540,7 +507,10 @@ pub fn rnn(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
             .map(|c| c.get("class_name").and_then(Value::as_str).unwrap_or(""))
             .collect();
         let names = crate::loader::container_names(&classes);
-        (list.iter().collect(), names.iter().map(|n| format!("cells/{n}")).collect())
+        (
+            list.iter().collect(),
+            names.iter().map(|n| format!("cells/{n}")).collect(),
+        )
     } else {
         (vec![cell_cfg], vec!["cell".to_string()])
     };

@@ -40,8 +40,16 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("PReLU", activations::prelu_layer, Keep),
     ("ELU", activations::elu_layer, Keep),
     ("Softmax", activations::softmax_layer, Keep),
-    ("BatchNormalization", normalization::batch_normalization, Keep),
-    ("LayerNormalization", normalization::layer_normalization, Keep),
+    (
+        "BatchNormalization",
+        normalization::batch_normalization,
+        Keep,
+    ),
+    (
+        "LayerNormalization",
+        normalization::layer_normalization,
+        Keep,
+    ),
     ("Normalization", normalization::normalization, Keep),
     ("Flatten", reshaping::flatten, Drop),
     ("Reshape", reshaping::reshape, Drop),
@@ -50,7 +58,11 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("Concatenate", merging::concatenate, Keep),
     ("Add", |g, lc| merging::fold(g, lc, BinaryOp::Add), Keep),
     ("Subtract", merging::subtract, Keep),
-    ("Multiply", |g, lc| merging::fold(g, lc, BinaryOp::Mul), Keep),
+    (
+        "Multiply",
+        |g, lc| merging::fold(g, lc, BinaryOp::Mul),
+        Keep,
+    ),
     ("Average", merging::average, Keep),
     ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max), Keep),
     ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min), Keep),
@@ -63,11 +75,19 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("RNN", recurrent::rnn, Keep),
     ("Bidirectional", wrapped::bidirectional, Keep),
     ("TimeDistributed", wrapped::time_distributed, Keep),
-    ("GlobalAveragePooling1D", pooling1d::global_average_pooling_1d, Drop),
+    (
+        "GlobalAveragePooling1D",
+        pooling1d::global_average_pooling_1d,
+        Drop,
+    ),
     ("GlobalMaxPooling1D", pooling1d::global_max_pooling_1d, Drop),
     ("EinsumDense", attention::einsum_dense, Drop),
     ("MultiHeadAttention", attention::multi_head_attention, Keep),
-    ("GroupQueryAttention", attention::group_query_attention, Keep),
+    (
+        "GroupQueryAttention",
+        attention::group_query_attention,
+        Keep,
+    ),
     ("Attention", attention::attention, Keep),
     ("AdditiveAttention", attention::additive_attention, Keep),
 ];
@@ -223,7 +243,10 @@ fn lookup(layer: &LayerNode) -> Option<(LowerFn, Mask)> {
     }
     let name = layer.class_name.as_str();
     match layer.kind {
-        NodeKind::Op => OPS.iter().find(|(n, _)| *n == name).map(|(_, f)| (*f, Drop)),
+        NodeKind::Op => OPS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| (*f, Drop)),
         _ => LAYERS
             .iter()
             .find(|(n, ..)| *n == name)
@@ -233,7 +256,10 @@ fn lookup(layer: &LayerNode) -> Option<(LowerFn, Mask)> {
 
 /// The supported class names, for the README table and `inspect`.
 pub fn supported_layers() -> impl Iterator<Item = &'static str> {
-    LAYERS.iter().map(|(n, ..)| *n).chain(recurrent::cell_classes())
+    LAYERS
+        .iter()
+        .map(|(n, ..)| *n)
+        .chain(recurrent::cell_classes())
 }
 
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {
@@ -258,13 +284,15 @@ fn unsupported_reason(layer: &LayerNode) -> Option<String> {
             "layer not supported".to_string()
         });
     }
-    ["activation", "recurrent_activation"].iter().find_map(|key| {
-        layer
-            .config
-            .get(*key)
-            .filter(|a| !activations::is_supported(a))
-            .map(|a| format!("{key} {a} not supported"))
-    })
+    ["activation", "recurrent_activation"]
+        .iter()
+        .find_map(|key| {
+            layer
+                .config
+                .get(*key)
+                .filter(|a| !activations::is_supported(a))
+                .map(|a| format!("{key} {a} not supported"))
+        })
 }
 
 /// Every unsupported layer or op in `model` and its nested models.

@@ -76,7 +76,10 @@ pub fn bidirectional(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
             kwargs.push(("initial_state".to_string(), Val::List(list)));
         }
         let call = LayerCall::new(node, vec![Val::T(KTensor::plain(x.v))], kwargs);
-        Ok(registry::lower_call(g, &call)?.iter().map(|t| t.v).collect())
+        Ok(registry::lower_call(g, &call)?
+            .iter()
+            .map(|t| t.v)
+            .collect())
     };
     let ys = run(g, &fwd, fs)?;
     let ys_rev = run(g, &bwd, bs)?;

@@ -3,7 +3,7 @@
 use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
 use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
-use keras2ov::opgraph::shape_fmt;
+use keras2ov::opgraph::{shape_fmt, DType};
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 use keras2ov::{io, lower};
@@ -227,7 +227,11 @@ fn run_keras(
     let loaded = keras2ov::loader::load(model)?;
     let specs = loaded.model.input_specs();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let arrays = io::gather_inputs(inputs, &names)?;
+    let dtypes = specs
+        .iter()
+        .map(|s| lower::input_dtype(&s.name, &s.dtype))
+        .collect::<Result<Vec<_>, _>>()?;
+    let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
     // Unknown dimensions besides the batch (a variable sequence length) take the arrays' own.
     let shapes: Vec<(String, Vec<usize>)> = specs
         .iter()
@@ -284,7 +288,16 @@ fn infer_and_save(
         .with_context(|| format!("compiling {}", model.display()))?;
     let sig = compiled.inputs().to_vec();
     let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
-    let arrays = io::gather_inputs(inputs, &names)?;
+    let dtypes: Vec<DType> = sig
+        .iter()
+        .map(|t| match t.element_type.as_str() {
+            "i32" => DType::I32,
+            "i64" => DType::I64,
+            "boolean" => DType::Bool,
+            _ => DType::F32,
+        })
+        .collect();
+    let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
     for (info, (_, a)) in sig.iter().zip(&arrays) {
         io::check_input_shape(&info.name, a.shape(), &info.shape)?;
     }

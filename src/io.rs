@@ -1,6 +1,6 @@
 //! Reading input arrays (`.npy`, `.npz`) and writing results atomically.
 
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::ArrayD;
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
@@ -119,15 +119,25 @@ pub fn parse_input_arg(arg: &str) -> (Option<String>, PathBuf) {
     }
 }
 
-/// Gather named input arrays from `--input` arguments for a model with `names` inputs.
-pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, Tensor)>> {
-    let mut out: Vec<(String, Tensor)> = Vec::new();
+/// Gather named input arrays from `--input` arguments for a model whose inputs are `names`,
+/// of element types `dtypes`: float inputs take float arrays, integer inputs int32 or int64
+/// arrays, bool inputs bool arrays; anything else is an error naming the file and the input.
+pub fn gather_inputs(
+    args: &[String],
+    names: &[String],
+    dtypes: &[DType],
+) -> Result<Vec<(String, Tensor)>> {
+    let mut out: Vec<(String, Tensor, PathBuf)> = Vec::new();
     for arg in args {
         let (name, file) = parse_input_arg(arg);
         let is_npz = file.extension().is_some_and(|e| e == "npz");
         match (name, is_npz) {
-            (Some(n), false) => out.push((n, read_npy_tensor(&file)?)),
-            (None, true) => out.extend(read_npz_tensors(&file)?),
+            (Some(n), false) => out.push((n, read_npy_tensor(&file)?, file)),
+            (None, true) => out.extend(
+                read_npz_tensors(&file)?
+                    .into_iter()
+                    .map(|(n, t)| (n, t, file.clone())),
+            ),
             (None, false) => {
                 if names.len() != 1 {
                     bail!(
@@ -137,12 +147,12 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, T
                         names.join(", ")
                     );
                 }
-                out.push((names[0].clone(), read_npy_tensor(&file)?));
+                out.push((names[0].clone(), read_npy_tensor(&file)?, file));
             }
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
     }
-    for (n, _) in &out {
+    for (n, ..) in &out {
         if !names.contains(n) {
             bail!(
                 "unknown input name '{n}': the model's inputs are {}",
@@ -151,9 +161,9 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, T
         }
     }
     let mut ordered = Vec::new();
-    for n in names {
-        let mut hits = out.iter().filter(|(k, _)| k == n);
-        let a = hits.next().ok_or_else(|| {
+    for (n, &want) in names.iter().zip(dtypes) {
+        let mut hits = out.iter().filter(|(k, ..)| k == n);
+        let (_, t, file) = hits.next().ok_or_else(|| {
             anyhow!(
                 "missing input '{n}' (the model's inputs are {})",
                 names.join(", ")
@@ -162,7 +172,17 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, T
         if hits.next().is_some() {
             bail!("input '{n}' given more than once");
         }
-        ordered.push(a.clone());
+        let got = t.dtype();
+        let fits = got == want || (got.is_int() && want.is_int());
+        if !fits {
+            bail!(
+                "{}: the array for input '{n}' is {}, but the model's input is {}",
+                file.display(),
+                got.keras_name(),
+                want.keras_name()
+            );
+        }
+        ordered.push((n.clone(), t.clone()));
     }
     Ok(ordered)
 }

@@ -230,10 +230,15 @@ fn dot_product_attention(
     }
     let grp = n / kh;
     let b = g.shape(q)[0];
-    // logits [B, N, T, S] (queries grouped per key head: [B, T, K, G, H]).
-    let q5 = g.reshape(q, vec![b, Some(t), Some(kh), Some(grp), Some(h)])?;
-    let l5 = einsum(g, "btkgh,bskh->bkgts", &[q5, k]).map_err(lerr(lc))?;
-    let logits = g.reshape(l5, vec![b, Some(n), Some(t), Some(s)])?;
+    // logits [B, N, T, S]; with grouped heads, queries as [B, T, K, G, H]. (One head per key
+    // head keeps the 4-D form the CPU plugin fuses into one attention kernel.)
+    let logits = if grp == 1 {
+        einsum(g, "btnh,bsnh->bnts", &[q, k]).map_err(lerr(lc))?
+    } else {
+        let q5 = g.reshape(q, vec![b, Some(t), Some(kh), Some(grp), Some(h)])?;
+        let l5 = einsum(g, "btkgh,bskh->bkgts", &[q5, k]).map_err(lerr(lc))?;
+        g.reshape(l5, vec![b, Some(n), Some(t), Some(s)])?
+    };
     let mut logits = g.binary_scalar(BinaryOp::Mul, logits, scale)?;
     if let Some(bias) = bias {
         logits = g.add(logits, bias)?;
@@ -250,6 +255,9 @@ fn dot_product_attention(
         logits = fill_where(g, m, logits, JAX_LARGE_NEGATIVE)?;
     }
     let probs = g.softmax(logits, 3, false)?;
+    if grp == 1 {
+        return einsum(g, "bnts,bsnh->btnh", &[probs, v]).map_err(lerr(lc));
+    }
     let p5 = g.reshape(probs, vec![b, Some(kh), Some(grp), Some(t), Some(s)])?;
     let o5 = einsum(g, "bkgts,bskh->btkgh", &[p5, v]).map_err(lerr(lc))?;
     let vh = g.shape(v)[3];

@@ -124,7 +124,7 @@ pub fn lower_shaped(model: &KerasModel, shapes: &InputShapes) -> LResult<OpGraph
 
 /// The element type of the Parameter for a Keras input dtype; integers are computed in int32
 /// as JAX does, so an int64 input is converted after the Parameter.
-fn parameter_dtype(name: &str, dtype: &str) -> LResult<DType> {
+pub fn input_dtype(name: &str, dtype: &str) -> LResult<DType> {
     Ok(match dtype {
         "float32" | "float16" | "bfloat16" | "float64" => DType::F32,
         "int32" => DType::I32,
@@ -187,7 +187,7 @@ pub fn lower_traced(
         )));
     }
     for spec in specs {
-        let dtype = parameter_dtype(&spec.name, &spec.dtype)?;
+        let dtype = input_dtype(&spec.name, &spec.dtype)?;
         let shape = input_shape(&spec.name, &spec.shape, shapes)?;
         let p = g.parameter(&spec.name, dtype, shape);
         let v = if dtype == DType::I64 {

@@ -77,10 +77,12 @@ def median_time(fn, args, iterations, warmup=3):
     return float(np.median(times))
 
 
-def ours(binary, path, jacobian, iterations):
+def ours(binary, path, jacobian, iterations, threads=None):
     cmd = [binary, "bench", path, "--batch", str(BATCH), "--iterations", str(iterations), "--json"]
     if jacobian:
         cmd.append("--jacobian")
+    if threads:
+        cmd += ["--threads", str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["median_ms"] / 1e3
 
@@ -108,14 +110,24 @@ def keras_export(keras_path, xml):
 class KerasIR:
     """Keras' exported IR compiled with the f32 and latency hints at the static batch."""
 
-    def __init__(self, xml, shape):
+    def __init__(self, xml, shape, threads=None):
         import openvino as ov
 
         core = ov.Core()
-        core.set_property("CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
-        model = core.read_model(xml)
-        model.reshape({model.input(0): ov.PartialShape([BATCH, *shape])})
-        self.compiled = core.compile_model(model, "CPU")
+        props = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            props["INFERENCE_NUM_THREADS"] = threads
+        core.set_property("CPU", props)
+        # At the static batch, as ours is compiled; if that fails, as exported (dynamic).
+        try:
+            model = core.read_model(xml)
+            model.reshape({model.input(0): ov.PartialShape([BATCH, *shape])})
+            self.compiled = core.compile_model(model, "CPU")
+        except Exception as static_error:  # noqa: BLE001
+            try:
+                self.compiled = core.compile_model(core.read_model(xml), "CPU")
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError(f"static batch: {static_error}; as exported: {e}") from None
         self.request = self.compiled.create_infer_request()
 
     def time(self, x, iterations, warmup=3):
@@ -139,6 +151,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--jacfwd", action="store_true", help="also time jit(vmap(jacfwd))")
+    ap.add_argument("--threads", type=int, help="INFERENCE_NUM_THREADS for both OpenVINO sides")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
@@ -148,7 +161,8 @@ def main():
     tmp = tempfile.mkdtemp()
     rows = []
     load = os.getloadavg()
-    print(f"jax {jax.__version__}, keras {keras.__version__}, batch {BATCH}, load average {load[0]:.2f}")
+    print(f"jax {jax.__version__}, keras {keras.__version__}, batch {BATCH}, "
+          f"openvino threads {args.threads or 'default'}, load average {load[0]:.2f}")
     for kind in args.models.split(","):
         path = os.path.join(tmp, f"{kind}_bench.keras")
         model = build(kind, path)
@@ -171,7 +185,7 @@ def main():
         kir = None
         if err is None:
             try:
-                kir = KerasIR(xml, shape)
+                kir = KerasIR(xml, shape, args.threads)
             except Exception as e:  # noqa: BLE001 - reported, not fatal
                 lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
                 err = "compile failed: " + (lines[-1] if lines else type(e).__name__)
@@ -184,7 +198,8 @@ def main():
                     jr[k] = [float("nan")]
                     print(f"{kind}: jax {k} failed: {type(e).__name__}", file=sys.stderr)
             for k in ("forward", "jacobian"):
-                orr.setdefault(k, []).append(ours(args.keras2ov, path, k == "jacobian", args.iterations))
+                orr.setdefault(k, []).append(
+                    ours(args.keras2ov, path, k == "jacobian", args.iterations, args.threads))
             if kir is not None:
                 kr.append(kir.time(x, args.iterations))
         jt = {k: float(np.median(v)) * 1e3 for k, v in jr.items()}

@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// OpenVINO performance hint.
     #[arg(long, default_value = "latency")]
     hint: PerformanceMode,
+    /// CPU threads per inference (`INFERENCE_NUM_THREADS`; default: OpenVINO's choice). On a
+    /// machine other processes keep busy, 1 thread can beat 2 for graphs of many small ops.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print one JSON object instead of text (for scripts).
     #[arg(long)]
     json: bool,
@@ -69,6 +73,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let ir = pipeline::emit_graph(&graph, &loaded.model.name, Some(a.batch))?;
     let mut rt = Runtime::new(&a.run.device, commands::precision(&a.run))?;
     rt.set_performance_hint(a.hint)?;
+    if let Some(n) = a.threads {
+        rt.set_num_threads(n)?;
+    }
     let mut compiled = rt
         .compile(&ir)
         .with_context(|| format!("compiling {}", a.model.display()))?;
@@ -122,6 +129,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 "precision": a.run.precision,
                 "device": a.run.device,
                 "hint": a.hint.to_string(),
+                "threads": a.threads,
                 "iterations": a.iterations,
                 "median_ms": median * 1e3,
                 "p10_ms": percentile(&times, 0.1) * 1e3,

@@ -590,6 +590,11 @@ impl Runtime {
         self.set_property(RwPropertyKey::HintPerformanceMode, mode.as_ov())
     }
 
+    /// Set `INFERENCE_NUM_THREADS` for models compiled after this call.
+    pub fn set_num_threads(&mut self, n: usize) -> Result<()> {
+        self.set_property(RwPropertyKey::InferenceNumThreads, &n.to_string())
+    }
+
     /// Set any writable device property for models compiled after this call (e.g.
     /// `NumStreams`, `InferenceNumThreads`).
     pub fn set_property(&mut self, key: RwPropertyKey, value: &str) -> Result<()> {

@@ -32,10 +32,40 @@ fn einsum_dense_with(
     let k = g.constant(Tensor::F32(kernel.clone()));
     let mut y = einsum(g, equation, &[x, k]).map_err(lerr(lc))?;
     if let Some(b) = bias {
-        let b = g.constant(Tensor::F32(b.clone()));
-        y = g.add(y, b)?;
+        y = add_bias(g, y, b)?;
     }
     activations::apply(g, lc, activation, y)
+}
+
+/// `y + bias`. When `y` is a matmul whose last axis was split by a reshape (a projection to
+/// heads) and the bias covers exactly the split axes, the bias is added before the reshape,
+/// where the CPU plugin fuses it into the matmul.
+fn add_bias(g: &mut OpGraph, y: ValueId, bias: &ArrayD<f32>) -> LResult<ValueId> {
+    let node = g.node(y).clone();
+    let split_matmul = match (&node.kind, node.inputs.first()) {
+        (crate::opgraph::Kind::Prim(crate::opgraph::Prim::Reshape(_)), Some(&m)) => {
+            matches!(g.node(m).prim(), Some(crate::opgraph::Prim::MatMul(_))).then_some(m)
+        }
+        _ => None,
+    };
+    if let Some(m) = split_matmul {
+        let (ys, ms) = (g.shape(y).clone(), g.shape(m).clone());
+        let split = ys.len() + 1 - ms.len();
+        let trailing: Vec<usize> = ys[ys.len() - split..].iter().flatten().copied().collect();
+        let same_lead = ys[..ys.len() - split] == ms[..ms.len() - 1];
+        if same_lead && trailing.len() == split && bias.shape() == trailing.as_slice() {
+            let n = bias.len();
+            let flat = bias
+                .clone()
+                .into_shape_with_order(IxDyn(&[n]))
+                .expect("n elements");
+            let b = g.constant(Tensor::F32(flat));
+            let added = g.add(m, b)?;
+            return Ok(g.reshape(added, ys)?);
+        }
+    }
+    let b = g.constant(Tensor::F32(bias.clone()));
+    Ok(g.add(y, b)?)
 }
 
 /// The weights of an EinsumDense: a kernel of rank `kernel_rank` and an optional bias.

@@ -7,15 +7,19 @@ Two models (issue 13), batch 256, f32:
     MultiHeadAttention(4 heads of 16) + residual + LayerNormalization, Dense(128, gelu) ->
     Dense(64) + residual + LayerNormalization), then GlobalAveragePooling1D -> Dense(1).
 Each is saved as .keras and timed as:
-  * keras2ov forward and Jacobian w.r.t. the input sequence (`keras2ov bench --json`, OpenVINO
-    CPU, f32, latency hint; the Jacobian is built in reverse mode: 1 output < 256/2048 inputs);
+  * keras2ov forward and Jacobian w.r.t. the input sequence: the IRs `keras2ov convert
+    --batch 256 [--jacobian]` writes (the Jacobian is built in reverse mode: 1 output < 256 or
+    2048 inputs), compiled by the openvino Python API with the f32 and latency hints;
   * JAX: jit(f) on the batch, and jit(vmap(jacrev(f))) (jacfwd: --jacfwd, slow or out of memory
     here), f(x) = model.stateless_call(..., x[None])[0][0];
   * Keras' own export, `model.export(path, format="openvino")` under KERAS_BACKEND=openvino in a
     child python, compiled by the openvino Python API with the same hints (f32, latency,
     reshaped to the static batch); an export or compile failure is reported as such.
-The sides alternate for --rounds rounds; each time is the median over rounds of the per-round
-median latency. "speedup" is the other side's time divided by keras2ov's.
+All of it runs in this one process: both OpenVINO IRs on the same runtime and Core settings,
+fed the same array the same way. The sides alternate for --rounds rounds; each time is the
+median over rounds of the per-round median latency (the minimum over rounds is printed too:
+the machine is shared, and the quietest round is the least disturbed). "speedup" is the other
+side's time divided by keras2ov's.
 
 Run: .venv-bench/bin/python bench/seq_vs_jax.py --keras2ov target/release/keras2ov
 """
@@ -77,14 +81,13 @@ def median_time(fn, args, iterations, warmup=3):
     return float(np.median(times))
 
 
-def ours(binary, path, jacobian, iterations, threads=None):
-    cmd = [binary, "bench", path, "--batch", str(BATCH), "--iterations", str(iterations), "--json"]
+def ours_ir(binary, path, xml, jacobian):
+    """Our IR at the static batch, written by `keras2ov convert`."""
+    cmd = [binary, "convert", path, "--batch", str(BATCH), "-o", xml]
     if jacobian:
         cmd.append("--jacobian")
-    if threads:
-        cmd += ["--threads", str(threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["median_ms"] / 1e3
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return xml
 
 
 def export_child(keras_path, xml):
@@ -107,8 +110,9 @@ def keras_export(keras_path, xml):
     return None
 
 
-class KerasIR:
-    """Keras' exported IR compiled with the f32 and latency hints at the static batch."""
+class IR:
+    """An IR compiled with the f32 and latency hints at the static batch (as written, when it
+    cannot be reshaped or compiled so)."""
 
     def __init__(self, xml, shape, threads=None):
         import openvino as ov
@@ -118,7 +122,6 @@ class KerasIR:
         if threads:
             props["INFERENCE_NUM_THREADS"] = threads
         core.set_property("CPU", props)
-        # At the static batch, as ours is compiled; if that fails, as exported (dynamic).
         try:
             model = core.read_model(xml)
             model.reshape({model.input(0): ov.PartialShape([BATCH, *shape])})
@@ -130,15 +133,23 @@ class KerasIR:
                 raise RuntimeError(f"static batch: {static_error}; as exported: {e}") from None
         self.request = self.compiled.create_infer_request()
 
+    def run(self, x):
+        return self.request.infer({0: x})
+
     def time(self, x, iterations, warmup=3):
         for _ in range(warmup):
-            self.request.infer({0: x})
+            self.run(x)
         times = []
         for _ in range(iterations):
             start = time.perf_counter()
-            self.request.infer({0: x})
+            self.run(x)
             times.append(time.perf_counter() - start)
         return float(np.median(times))
+
+
+def first_line(e):
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(e).__name__
 
 
 def main():
@@ -180,15 +191,23 @@ def main():
         if args.jacfwd:
             jax_fns["jacfwd"] = jax.jit(jax.vmap(jax.jacfwd(f)))
         x = np.random.default_rng(2).uniform(0.1, 1.0, (BATCH, *shape)).astype(np.float32)
+        fwd = IR(ours_ir(args.keras2ov, path, os.path.join(tmp, f"{kind}_fwd.xml"), False), shape, args.threads)
+        jac = IR(ours_ir(args.keras2ov, path, os.path.join(tmp, f"{kind}_jac.xml"), True), shape, args.threads)
+        # Our IRs reproduce Keras and JAX here too (the tests check every fixture).
+        ref_y = np.asarray(batched(x))
+        ref_j = np.asarray(jax_fns["jacrev"](x))
+        got_y = list(fwd.run(x).values())[0]
+        got_j = jac.run(x)[jac.compiled.output(f"jacobian/y/{model.inputs[0].name}")]
+        print(f"{kind}: max |ours - jax| forward {np.abs(got_y - ref_y).max():.2e}, "
+              f"jacobian {np.abs(got_j - ref_j).max():.2e}")
         xml = os.path.join(tmp, f"{kind}_keras.xml")
         err = keras_export(path, xml)
         kir = None
         if err is None:
             try:
-                kir = KerasIR(xml, shape, args.threads)
+                kir = IR(xml, shape, args.threads)
             except Exception as e:  # noqa: BLE001 - reported, not fatal
-                lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
-                err = "compile failed: " + (lines[-1] if lines else type(e).__name__)
+                err = "compile failed: " + first_line(e)
         jr, orr, kr = {}, {}, []
         for _ in range(args.rounds):
             for k, fn in jax_fns.items():
@@ -197,27 +216,33 @@ def main():
                 except Exception as e:  # noqa: BLE001 - e.g. out of memory
                     jr[k] = [float("nan")]
                     print(f"{kind}: jax {k} failed: {type(e).__name__}", file=sys.stderr)
-            for k in ("forward", "jacobian"):
-                orr.setdefault(k, []).append(
-                    ours(args.keras2ov, path, k == "jacobian", args.iterations, args.threads))
+            orr.setdefault("forward", []).append(fwd.time(x, args.iterations))
+            orr.setdefault("jacobian", []).append(jac.time(x, args.iterations))
             if kir is not None:
                 kr.append(kir.time(x, args.iterations))
-        jt = {k: float(np.median(v)) * 1e3 for k, v in jr.items()}
-        ot = {k: float(np.median(v)) * 1e3 for k, v in orr.items()}
-        kt = float(np.median(kr)) * 1e3 if kr else None
-        pairs = [("forward", "jax jit", jt["forward"]), ("forward", "keras export", kt),
-                 ("jacobian", "jax jit(vmap(jacrev))", jt["jacrev"])]
+        med = lambda v: float(np.median(v)) * 1e3  # noqa: E731
+        low = lambda v: float(np.min(v)) * 1e3  # noqa: E731
+        pairs = [("forward", "jax jit", jr["forward"]), ("forward", "keras export", kr or None),
+                 ("jacobian", "jax jit(vmap(jacrev))", jr["jacrev"])]
         if args.jacfwd:
-            pairs.append(("jacobian", "jax jit(vmap(jacfwd))", jt["jacfwd"]))
-        for ours_kind, other, other_ms in pairs:
-            row = {"model": kind, "keras2ov": ours_kind, "keras2ov_ms": ot[ours_kind], "other": other,
-                   "other_ms": other_ms, "speedup": (other_ms / ot[ours_kind]) if other_ms else None}
-            if other == "keras export" and kt is None:
+            pairs.append(("jacobian", "jax jit(vmap(jacfwd))", jr["jacfwd"]))
+        for ours_kind, other, other_t in pairs:
+            o = orr[ours_kind]
+            row = {"model": kind, "keras2ov": ours_kind, "keras2ov_ms": med(o), "keras2ov_min_ms": low(o),
+                   "other": other, "other_ms": med(other_t) if other_t else None,
+                   "other_min_ms": low(other_t) if other_t else None}
+            row["speedup"] = row["other_ms"] / row["keras2ov_ms"] if other_t else None
+            row["speedup_min"] = row["other_min_ms"] / row["keras2ov_min_ms"] if other_t else None
+            if other_t is None:
                 row["other_error"] = err
             rows.append(row)
-            other_txt = f"{other_ms:9.2f} ms" if other_ms else f"   n/a ({err})"
-            speed = f"{row['speedup']:5.2f}x" if row["speedup"] else "  -"
-            print(f"{kind:11s} keras2ov {ours_kind:8s} {ot[ours_kind]:8.2f} ms   {other:22s} {other_txt}   speedup {speed}")
+            if other_t:
+                other_txt = f"{row['other_ms']:8.2f} ms (min {row['other_min_ms']:7.2f})"
+                speed = f"{row['speedup']:5.2f}x (min {row['speedup_min']:4.2f}x)"
+            else:
+                other_txt, speed = f"n/a ({err})", "-"
+            print(f"{kind:11s} keras2ov {ours_kind:8s} {row['keras2ov_ms']:8.2f} ms (min {row['keras2ov_min_ms']:7.2f})   "
+                  f"{other:22s} {other_txt}   speedup {speed}")
             sys.stdout.flush()
     if args.json:
         with open(args.json, "w") as fh:

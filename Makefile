@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := fixtures/models/model_pinn
 DEMO_OUT := target/demo
 
-.PHONY: setup system-deps venv build demo test fixtures bench bench-venv bench-export clean-venv
+.PHONY: setup system-deps venv build demo test fuzz fixtures bench bench-venv bench-export clean-venv
 
 setup: system-deps venv
 
@@ -48,17 +48,29 @@ test: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 
+# The seeded mutation fuzzer of tests/fuzz.rs, for as long as asked (the test suite runs 300
+# cases): make fuzz FUZZ_CASES=20000 FUZZ_SEED=7 [FUZZ_SECONDS=3600] [FUZZ_JOBS=2]
+FUZZ_CASES ?= 2000
+FUZZ_SEED ?= 1
+FUZZ_JOBS ?= 2
+fuzz: setup
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_JOBS=$(FUZZ_JOBS) \
+	$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS)) \
+	$(CARGO) test --release --test fuzz -- --nocapture mutation_fuzz
+
 # Regenerate the committed fixtures (needs keras + jax: fixtures/requirements.txt).
 fixtures:
 	@[ -x .venv-fixtures/bin/python ] || python3 -m venv .venv-fixtures
 	.venv-fixtures/bin/pip install -q -r fixtures/requirements.txt
 	.venv-fixtures/bin/python fixtures/generate.py
 
-# Speed: criterion (convert pipeline) and keras2ov vs JAX on a PINN MLP (bench/vs_jax.py).
+# Speed: criterion (convert pipeline), keras2ov vs JAX on a PINN MLP (bench/vs_jax.py), on
+# sensitivity, and on PDE operators (bench/pde_vs_jax.py: Laplacian, u_xxx).
 bench: build bench-venv
 	$(CARGO) bench
 	.venv-bench/bin/python bench/vs_jax.py --keras2ov target/release/keras2ov
 	.venv-bench/bin/python bench/sensitivity_vs_jax.py --rows 1000000 --keras2ov target/release/keras2ov
+	.venv-bench/bin/python bench/pde_vs_jax.py --keras2ov target/release/keras2ov
 
 # The benchmark venv (keras, jax, openvino: bench/requirements.txt).
 bench-venv: .venv-bench/.installed

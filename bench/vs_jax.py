@@ -88,6 +88,11 @@ def main():
         help="alternate JAX and keras2ov this many times; each side's median over the rounds is kept "
         "(the machine is shared: alternating spreads slow spells over both sides)",
     )
+    ap.add_argument(
+        "--baseline",
+        help="another keras2ov binary (an earlier commit) timed in the same rounds, to show a "
+        "change did not make the derivative models slower",
+    )
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--show-rounds", action="store_true", help="also print every round's times")
     args = ap.parse_args()
@@ -117,16 +122,19 @@ def main():
         x = jnp.asarray(rng.uniform(0.1, 1.0, (batch, 1)).astype(np.float32))
         t = jnp.asarray(rng.uniform(0.1, 1.0, (batch, 1)).astype(np.float32))
         kinds = ("forward", "jacobian", "hessian", "jacobian:forward", "hessian:forward")
-        jr, orr = {}, {}
+        jr, orr, brr = {}, {}, {}
         for _ in range(args.rounds):
             for k, fn in jax_fns.items():
                 jr.setdefault(k, []).append(median_time(fn, (x, t), args.iterations))
             for k in kinds:
                 orr.setdefault(k, []).append(ours(args.keras2ov, path, k, batch, args.iterations))
+                if args.baseline:
+                    brr.setdefault(k, []).append(ours(args.baseline, path, k, batch, args.iterations))
         if args.show_rounds:
             print("rounds (ms):", {side + k: [round(t * 1e3, 2) for t in v] for side, d in (("jax ", jr), ("ours ", orr)) for k, v in d.items()})
         jt = {k: float(np.median(v)) for k, v in jr.items()}
         ot = {k: float(np.median(v)) for k, v in orr.items()}
+        bt = {k: float(np.median(v)) for k, v in brr.items()}
         for ours_kind, jax_kind in PAIRS:
             row = {
                 "batch": batch,
@@ -136,10 +144,18 @@ def main():
                 "jax_ms": jt[jax_kind] * 1e3,
                 "speedup": jt[jax_kind] / ot[ours_kind],
             }
+            base = ""
+            if ours_kind in bt:
+                row["baseline_ms"] = bt[ours_kind] * 1e3
+                row["baseline_speedup"] = jt[jax_kind] / bt[ours_kind]
+                base = (
+                    f"   baseline {row['baseline_ms']:9.3f} ms ({row['baseline_speedup']:5.2f}x;"
+                    f" new/baseline time {ot[ours_kind] / bt[ours_kind]:4.2f})"
+                )
             rows.append(row)
             print(
                 f"batch {batch:6d}  keras2ov {ours_kind:16s} {row['keras2ov_ms']:9.3f} ms   "
-                f"jax {jax_kind:8s} {row['jax_ms']:9.3f} ms   speedup {row['speedup']:5.2f}x"
+                f"jax {jax_kind:8s} {row['jax_ms']:9.3f} ms   speedup {row['speedup']:5.2f}x{base}"
             )
             sys.stdout.flush()
     if args.json:

@@ -110,13 +110,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     times.sort_by(f64::total_cmp);
     let median = percentile(&times, 0.5);
-    let kind = if d.hessian {
-        "hessian"
-    } else if d.jacobian {
-        "jacobian"
-    } else {
-        "forward"
-    };
+    let kind = d.kind();
     let throughput = a.batch as f64 / median;
     if a.json {
         println!(

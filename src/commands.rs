@@ -2,11 +2,13 @@
 
 use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
-use keras2ov::layer_graph::{Arg, KerasModel, NodeKind};
+use keras2ov::inspect;
 use keras2ov::opgraph::{shape_fmt, DType};
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
+use keras2ov::text::{clip, list};
 use keras2ov::{io, lower};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn inspect(model: &Path, shapes: &[String]) -> Result<()> {
@@ -16,128 +18,46 @@ pub fn inspect(model: &Path, shapes: &[String]) -> Result<()> {
     println!(
         "{}: {} model '{}' (Keras {})",
         model.display(),
-        m.class_name,
-        m.name,
+        clip(&m.class_name),
+        clip(&m.name),
         loaded.keras_version
     );
     let traced = lower::lower_traced(m, &shapes);
-    let trace = traced.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
-    let mut rows = vec![[
-        "layer".to_string(),
-        "class".to_string(),
-        "inbound".to_string(),
-        "output shape".to_string(),
-        "params".to_string(),
-    ]];
-    table_rows(m, "", &trace, &mut rows);
-    print_table(&rows);
-    let params: usize = count_params(m);
-    println!("total parameters: {params}");
+    let rows = {
+        let trace: &[lower::TraceEntry] = match &traced {
+            Ok((_, t)) => t,
+            Err(_) => &[],
+        };
+        inspect::table_rows(m, trace)
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    inspect::write_table(&rows, &mut out)?;
+    drop(rows);
+    writeln!(out, "total parameters: {}", inspect::count_params(m))?;
     match traced {
         Ok((g, _)) => {
             let ins: Vec<String> = g
                 .inputs
                 .iter()
-                .map(|&i| format!("{} {}", g.input_name(i), shape_fmt(g.shape(i))))
+                .map(|&i| format!("{} {}", clip(g.input_name(i)), shape_fmt(g.shape(i))))
                 .collect();
             let outs: Vec<String> = g
                 .outputs
                 .iter()
-                .map(|(n, v)| format!("{n} {}", shape_fmt(g.shape(*v))))
+                .map(|(n, v)| format!("{} {}", clip(n), shape_fmt(g.shape(*v))))
                 .collect();
-            println!("inputs: {}", ins.join(", "));
-            println!("outputs: {}", outs.join(", "));
-            println!("convertible: yes ({} primitive ops)", g.nodes.len());
+            writeln!(out, "inputs: {}", list(&ins))?;
+            writeln!(out, "outputs: {}", list(&outs))?;
+            writeln!(out, "convertible: yes ({} primitive ops)", g.nodes.len())?;
+            out.flush()?;
             Ok(())
         }
         Err(e) => {
-            println!("convertible: no");
+            writeln!(out, "convertible: no")?;
+            out.flush()?;
+            // main() bounds the length of every message it prints.
             bail!("{}: {e}", model.display())
-        }
-    }
-}
-
-fn table_rows(
-    m: &KerasModel,
-    prefix: &str,
-    trace: &[lower::TraceEntry],
-    rows: &mut Vec<[String; 5]>,
-) {
-    for layer in &m.layers {
-        let path = format!("{prefix}{}", layer.name);
-        let inbound: Vec<String> = layer
-            .calls
-            .iter()
-            .flat_map(|c| c.args.iter().flat_map(tensor_names))
-            .collect();
-        let shapes: Vec<String> = match &layer.kind {
-            NodeKind::Input(spec) => vec![shape_fmt(&spec.shape)],
-            _ => trace
-                .iter()
-                .filter(|t| t.path == path)
-                .flat_map(|t| t.shapes.iter().map(|s| shape_fmt(s)))
-                .collect(),
-        };
-        let params: usize = layer.weights.iter().map(|w| w.value.len()).sum();
-        rows.push([
-            path.clone(),
-            layer.class_name.clone(),
-            inbound.join(", "),
-            if shapes.is_empty() {
-                "?".into()
-            } else {
-                shapes.join(" ")
-            },
-            params.to_string(),
-        ]);
-        if let NodeKind::Model(inner) = &layer.kind {
-            table_rows(inner, &format!("{path}/"), trace, rows);
-        }
-    }
-}
-
-fn tensor_names(a: &Arg) -> Vec<String> {
-    match a {
-        Arg::Tensor(r) => vec![if r.node_index == 0 && r.tensor_index == 0 {
-            r.layer.clone()
-        } else {
-            format!("{}[{}][{}]", r.layer, r.node_index, r.tensor_index)
-        }],
-        Arg::List(items) => items.iter().flat_map(tensor_names).collect(),
-        Arg::Literal(_) => vec![],
-    }
-}
-
-fn count_params(m: &KerasModel) -> usize {
-    m.layers
-        .iter()
-        .map(|l| match &l.kind {
-            NodeKind::Model(inner) => count_params(inner),
-            _ => l.weights.iter().map(|w| w.value.len()).sum(),
-        })
-        .sum()
-}
-
-fn print_table(rows: &[[String; 5]]) {
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for (i, r) in rows.iter().enumerate() {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-        if i == 0 {
-            println!(
-                "{}",
-                widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            );
         }
     }
 }
@@ -250,7 +170,8 @@ fn run_keras(
     };
     let graph = pipeline::with_derivatives(&graph, d)
         .with_context(|| format!("cannot differentiate {}", model.display()))?;
-    let ir = pipeline::emit_graph(&graph, &loaded.model.name, batch)?;
+    let ir = pipeline::emit_graph(&graph, &loaded.model.name, batch)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
     infer_and_save(model, &ir, inputs, out, opts)
 }
 

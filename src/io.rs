@@ -1,77 +1,24 @@
 //! Reading input arrays (`.npy`, `.npz`) and writing results atomically.
 
 use crate::tensor::{DType, Tensor};
+use crate::text::{clip, list};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::ArrayD;
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyExt};
+use ndarray_npy::NpzWriter;
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Read a `.npy` file as f32 (f64 arrays are converted; other dtypes are refused).
+/// Read a `.npy` file as f32 (f64 arrays are converted; other dtypes are refused). The header
+/// is checked strictly and against the file's size before any data is read (`crate::npy`).
 pub fn read_npy(path: &Path) -> Result<ArrayD<f32>> {
-    let open = || -> Result<BufReader<File>> {
-        Ok(BufReader::new(File::open(path).with_context(|| {
-            format!("cannot open {}", path.display())
-        })?))
-    };
-    if let Ok(a) = ArrayD::<f32>::read_npy(open()?) {
-        return Ok(a);
-    }
-    if let Ok(a) = ArrayD::<f64>::read_npy(open()?) {
-        return Ok(a.mapv(|v| v as f32));
-    }
-    Err(anyhow!(
-        "{}: not a float32 or float64 .npy array ({})",
-        path.display(),
-        npy_header(path).unwrap_or_else(|| "unreadable header".into())
-    ))
+    crate::npy::read_npy_file(path)
 }
 
-/// The header dictionary of a `.npy` file, to say what was found.
-fn npy_header(path: &Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
-    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
-        return Some("not a .npy file".into());
-    }
-    let (len, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
-            12,
-        )
-    };
-    let h = std::str::from_utf8(bytes.get(start..start + len)?).ok()?;
-    Some(h.trim().to_string())
-}
-
-/// Every array of a `.npz` file, by name, as f32.
+/// Every array of a `.npz` file, by name, as f32 (each member checked as [`read_npy`] does).
 pub fn read_npz(path: &Path) -> Result<Vec<(String, ArrayD<f32>)>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut npz =
-        NpzReader::new(file).with_context(|| format!("{}: not a .npz file", path.display()))?;
-    let names = npz
-        .names()
-        .with_context(|| format!("{}: cannot list arrays", path.display()))?;
-    let mut out = Vec::new();
-    for name in names {
-        let key = name.trim_end_matches(".npy").to_string();
-        let arr: ArrayD<f32> = match npz.by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&name) {
-            Ok(a) => a,
-            Err(_) => npz
-                .by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&name)
-                .map(|a| a.mapv(|v| v as f32))
-                .map_err(|_| {
-                    anyhow!(
-                        "{}: array '{key}' is not float32 or float64",
-                        path.display()
-                    )
-                })?,
-        };
-        out.push((key, arr));
-    }
-    Ok(out)
+    crate::npy::read_npz_file(path)
 }
 
 /// Write `arrays` to `path` as an uncompressed `.npz`, through a temporary file in the same
@@ -144,7 +91,7 @@ pub fn gather_inputs(
                         "{}: the model has {} inputs ({}); name each one: --input NAME=FILE.npy, or pass a .npz keyed by input name",
                         file.display(),
                         names.len(),
-                        names.join(", ")
+                        list(names)
                     );
                 }
                 out.push((names[0].clone(), read_npy_tensor(&file)?, file));
@@ -152,39 +99,51 @@ pub fn gather_inputs(
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
     }
-    for (n, ..) in &out {
-        if !names.contains(n) {
+    let wanted: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut slots: Vec<Option<(Tensor, PathBuf)>> = vec![None; names.len()];
+    for (n, t, file) in out {
+        let Some(&i) = wanted.get(n.as_str()) else {
             bail!(
-                "unknown input name '{n}': the model's inputs are {}",
-                names.join(", ")
+                "unknown input name '{}': the model's inputs are {}",
+                clip(&n),
+                list(names)
             );
+        };
+        if slots[i].is_some() {
+            bail!("input '{}' given more than once", clip(&n));
         }
+        slots[i] = Some((t, file));
     }
-    let mut ordered = Vec::new();
-    for (n, &want) in names.iter().zip(dtypes) {
-        let mut hits = out.iter().filter(|(k, ..)| k == n);
-        let (_, t, file) = hits.next().ok_or_else(|| {
-            anyhow!(
-                "missing input '{n}' (the model's inputs are {})",
-                names.join(", ")
-            )
-        })?;
-        if hits.next().is_some() {
-            bail!("input '{n}' given more than once");
-        }
-        let got = t.dtype();
-        let fits = got == want || (got.is_int() && want.is_int());
-        if !fits {
-            bail!(
-                "{}: the array for input '{n}' is {}, but the model's input is {}",
-                file.display(),
-                got.keras_name(),
-                want.keras_name()
-            );
-        }
-        ordered.push((n.clone(), t.clone()));
-    }
-    Ok(ordered)
+    names
+        .iter()
+        .zip(dtypes)
+        .zip(slots)
+        .map(|((n, &want), slot)| {
+            let (t, file) = slot.ok_or_else(|| {
+                anyhow!(
+                    "missing input '{}' (the model's inputs are {})",
+                    clip(n),
+                    list(names)
+                )
+            })?;
+            let got = t.dtype();
+            let fits = got == want || (got.is_int() && want.is_int());
+            if !fits {
+                bail!(
+                    "{}: the array for input '{}' is {}, but the model's input is {}",
+                    file.display(),
+                    clip(n),
+                    got.keras_name(),
+                    want.keras_name()
+                );
+            }
+            Ok((n.clone(), t))
+        })
+        .collect()
 }
 
 /// Check an input array's shape against a declared shape (`None` matches any size).
@@ -196,7 +155,8 @@ pub fn check_input_shape(name: &str, got: &[usize], shape: &[Option<usize>]) -> 
             .all(|(&d, s)| s.is_none_or(|s| s == d));
     if !ok {
         bail!(
-            "input '{name}' has shape {got:?}; the model expects {}",
+            "input '{}' has shape {got:?}; the model expects {}",
+            clip(name),
             crate::opgraph::shape_fmt(shape)
         );
     }
@@ -206,63 +166,15 @@ pub fn check_input_shape(name: &str, got: &[usize], shape: &[Option<usize>]) -> 
 // ---------------------------------------------------------------------------------------------
 // Arrays of any element type: integer and bool inputs (token ids, masks), typed outputs.
 
-/// Read a `.npy` file as a tensor: float32 (float64 converted to it), int32, int64 or bool.
+/// Read a `.npy` file as a tensor: float32 (float64 converted to it), int32, int64 or bool,
+/// checked as [`read_npy`] does.
 pub fn read_npy_tensor(path: &Path) -> Result<Tensor> {
-    let open = || -> Result<BufReader<File>> {
-        Ok(BufReader::new(File::open(path).with_context(|| {
-            format!("cannot open {}", path.display())
-        })?))
-    };
-    if let Ok(a) = read_npy(path) {
-        return Ok(Tensor::F32(a));
-    }
-    if let Ok(a) = ArrayD::<i32>::read_npy(open()?) {
-        return Ok(Tensor::I32(a));
-    }
-    if let Ok(a) = ArrayD::<i64>::read_npy(open()?) {
-        return Ok(Tensor::I64(a));
-    }
-    if let Ok(a) = ArrayD::<bool>::read_npy(open()?) {
-        return Ok(Tensor::Bool(a));
-    }
-    Err(anyhow!(
-        "{}: not a float32, float64, int32, int64 or bool .npy array ({})",
-        path.display(),
-        npy_header(path).unwrap_or_else(|| "unreadable header".into())
-    ))
+    crate::npy::read_npy_tensor_file(path)
 }
 
 /// Every array of a `.npz` file, by name, as tensors (see [`read_npy_tensor`]).
 pub fn read_npz_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    use ndarray::{IxDyn, OwnedRepr};
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut npz =
-        NpzReader::new(file).with_context(|| format!("{}: not a .npz file", path.display()))?;
-    let names = npz
-        .names()
-        .with_context(|| format!("{}: cannot list arrays", path.display()))?;
-    let mut out = Vec::new();
-    for name in names {
-        let key = name.trim_end_matches(".npy").to_string();
-        let t = if let Ok(a) = npz.by_name::<OwnedRepr<f32>, IxDyn>(&name) {
-            Tensor::F32(a)
-        } else if let Ok(a) = npz.by_name::<OwnedRepr<f64>, IxDyn>(&name) {
-            Tensor::F32(a.mapv(|v| v as f32))
-        } else if let Ok(a) = npz.by_name::<OwnedRepr<i32>, IxDyn>(&name) {
-            Tensor::I32(a)
-        } else if let Ok(a) = npz.by_name::<OwnedRepr<i64>, IxDyn>(&name) {
-            Tensor::I64(a)
-        } else if let Ok(a) = npz.by_name::<OwnedRepr<bool>, IxDyn>(&name) {
-            Tensor::Bool(a)
-        } else {
-            bail!(
-                "{}: array '{key}' is not float32, float64, int32, int64 or bool",
-                path.display()
-            );
-        };
-        out.push((key, t));
-    }
-    Ok(out)
+    crate::npy::read_npz_tensor_file(path)
 }
 
 /// `write_npz` for tensors of any element type (each keeps its own).

@@ -64,6 +64,38 @@ pub struct Selection {
     pub mode: keras2ov::autodiff::Mode,
 }
 
+/// PDE operators, per sample, by Taylor mode.
+#[derive(clap::Args, Clone, Default)]
+pub struct PdeOpts {
+    /// Add `laplacian/<output>`: the sum of d2y/dx_i^2 over every element of the `--wrt`
+    /// inputs (default: every float input).
+    #[arg(long)]
+    pub laplacian: bool,
+    /// Add `bilaplacian/<output>`: the biharmonic, sum over i, j of d4y/dx_i^2 dx_j^2.
+    #[arg(long)]
+    pub bilaplacian: bool,
+    /// Add `derivative/<SPEC>` for SPEC = OUT/IN/IN/..., any order up to 6, mixed partials
+    /// allowed (`u/x/t`); an input with several elements per sample is indexed, `u/xy[0]`.
+    #[arg(long = "derivative", value_name = "SPEC")]
+    pub derivatives: Vec<String>,
+    /// Add a PDE residual `[NAME=]EXPR` (output `residual` or NAME), e.g.
+    /// "u_t + u*u_x - 0.0031831*u_xx"; names are the model's inputs and outputs, derivatives
+    /// `u_x`, `u_xt`, `d(u/xy[0]/xy[1])`, `laplacian(u)`; + - * / ^, sin cos exp log tanh sqrt abs.
+    #[arg(long = "residual", value_name = "[NAME=]EXPR")]
+    pub residuals: Vec<String>,
+}
+
+impl PdeOpts {
+    fn to_pipeline(&self) -> keras2ov::pde::Operators {
+        keras2ov::pde::Operators {
+            laplacian: self.laplacian,
+            bilaplacian: self.bilaplacian,
+            derivatives: self.derivatives.clone(),
+            residuals: self.residuals.clone(),
+        }
+    }
+}
+
 /// Which derivatives to add (as `jax.vmap(jax.jacfwd(f))` / `jax.vmap(jax.hessian(f))`).
 #[derive(clap::Args, Clone, Default)]
 pub struct DerivOpts {
@@ -74,6 +106,8 @@ pub struct DerivOpts {
     #[arg(long)]
     pub hessian: bool,
     #[command(flatten)]
+    pub pde: PdeOpts,
+    #[command(flatten)]
     pub select: Selection,
 }
 
@@ -82,6 +116,7 @@ impl DerivOpts {
         keras2ov::pipeline::Derivatives {
             jacobian: self.jacobian || self.hessian,
             hessian: self.hessian,
+            pde: self.pde.to_pipeline(),
             wrt: self.select.wrt.clone(),
             of: self.select.of.clone(),
             mode: self.select.mode,
@@ -128,19 +163,27 @@ enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
-    /// Compute per-sample Jacobians (and Hessians) of a .keras model through OpenVINO.
+    /// Compute per-sample derivatives of a .keras model through OpenVINO: Jacobians (and
+    /// Hessians), or the PDE operators asked for.
     Jacobian {
         /// The .keras archive.
         model: PathBuf,
         #[command(flatten)]
         inputs: Inputs,
-        /// Output .npz: forward outputs, `jacobian/<output>/<input>`, `hessian/...`;
-        /// default: `<model stem>.derivatives.npz` beside the model.
+        /// Output .npz: forward outputs, `jacobian/<output>/<input>`, `hessian/...`,
+        /// `laplacian/...`, `derivative/...`, residuals; default:
+        /// `<model stem>.derivatives.npz` beside the model.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Jacobians too when PDE operators are asked for (they are computed by default
+        /// otherwise).
+        #[arg(long)]
+        jacobian: bool,
         /// Also compute Hessians.
         #[arg(long)]
         hessian: bool,
+        #[command(flatten)]
+        pde: PdeOpts,
         #[command(flatten)]
         select: Selection,
         #[command(flatten)]
@@ -186,7 +229,11 @@ enum Command {
 fn main() -> ExitCode {
     // Bad input is reported as errors; a panic is a keras2ov bug, said so in one line.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: internal error in keras2ov (a bug; please report it): {info}");
+        let info = info.to_string();
+        eprintln!(
+            "error: internal error in keras2ov (a bug; please report it): {}",
+            keras2ov::text::clip_message(&info)
+        );
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -209,13 +256,17 @@ fn main() -> ExitCode {
             model,
             inputs,
             output,
+            jacobian,
             hessian,
+            pde,
             select,
             run,
         } => {
+            let operators = pde.to_pipeline().any();
             let deriv = DerivOpts {
-                jacobian: true,
+                jacobian: jacobian || !operators,
                 hessian,
+                pde,
                 select,
             };
             commands::jacobian(&model, &inputs.input, output, &deriv, &run)
@@ -262,7 +313,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Parts of a message taken from a file are clipped where the message is built;
+            // this bounds what any message can print, whatever built it.
+            let message = format!("{e:#}");
+            eprintln!("error: {}", keras2ov::text::clip_message(&message));
             ExitCode::FAILURE
         }
     }

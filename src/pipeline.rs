@@ -48,6 +48,8 @@ pub fn emit_graph(graph: &OpGraph, name: &str, batch: Option<usize>) -> Result<I
 pub struct Derivatives {
     pub jacobian: bool,
     pub hessian: bool,
+    /// Laplacians, partial derivatives and residuals (Taylor mode).
+    pub pde: crate::pde::Operators,
     /// Input names to differentiate with respect to (empty: every float input).
     pub wrt: Vec<String>,
     /// Output names to differentiate (empty: every output).
@@ -57,25 +59,52 @@ pub struct Derivatives {
 }
 
 impl Derivatives {
+    /// Jacobians or Hessians asked for.
     pub fn any(&self) -> bool {
         self.jacobian || self.hessian
+    }
+
+    /// What `bench` and messages call the derivative model: `hessian`, `jacobian`, `pde`
+    /// (operators only) or `forward`.
+    pub fn kind(&self) -> &'static str {
+        if self.hessian {
+            "hessian"
+        } else if self.jacobian {
+            "jacobian"
+        } else if self.pde.any() {
+            "pde"
+        } else {
+            "forward"
+        }
     }
 }
 
 /// The forward graph with the requested derivative outputs added (or unchanged when none).
 pub fn with_derivatives(graph: &OpGraph, d: &Derivatives) -> Result<OpGraph> {
-    if !d.any() {
+    if !d.any() && !d.pde.any() {
         if !d.wrt.is_empty() || !d.of.is_empty() {
-            anyhow::bail!("--wrt and --of need --jacobian or --hessian");
+            anyhow::bail!(
+                "--wrt and --of need --jacobian, --hessian, --laplacian, --bilaplacian, \
+                 --derivative or --residual"
+            );
         }
         return Ok(graph.clone());
     }
-    let sel = crate::autodiff::select(graph, &d.wrt, &d.of)?;
-    Ok(if d.hessian {
-        crate::autodiff::hessian(graph, &sel, d.mode)?
+    let mut g = if d.any() {
+        let sel = crate::autodiff::select(graph, &d.wrt, &d.of)?;
+        if d.hessian {
+            crate::autodiff::hessian(graph, &sel, d.mode)?
+        } else {
+            crate::autodiff::jacobian(graph, &sel, d.mode)?
+        }
     } else {
-        crate::autodiff::jacobian(graph, &sel, d.mode)?
-    })
+        graph.clone()
+    };
+    if d.pde.any() {
+        crate::pde::add(&mut g, &d.pde, &d.wrt, &d.of)?;
+        g = crate::opgraph::simplify::simplify(&g)?;
+    }
+    Ok(g)
 }
 
 /// The mode (`forward` or `reverse`) the first derivatives are built in; `None` without

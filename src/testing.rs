@@ -31,7 +31,8 @@ pub fn constant(g: &mut OpGraph, shape: &[usize], salt: usize) -> ValueId {
 
 /// Build `f(x)` with `x: [B, *shape]`, then compare our Jacobian (and Hessian) with central
 /// differences of the forward graph (and of our Jacobian graph), in forward mode and in
-/// reverse mode (so the transpose rules of what the JVP rules emit are checked too).
+/// reverse mode (so the transpose rules of what the JVP rules emit are checked too); then the
+/// Taylor rules against the JVP rules nested, orders 1 to 4 (`check_taylor`).
 pub fn check_derivatives(
     name: &str,
     shape: &[usize],
@@ -60,6 +61,7 @@ pub fn check_derivatives(
         let fd_h = central_diff(&jg, &xv, 1);
         assert_close(name, &what("hessian"), &hess, &fd_h, 1e-5);
     }
+    check_taylor(name, shape, &build);
 }
 
 /// d(output k of `g`)/dx per sample, `[B, *out, *in]`, by central differences.
@@ -157,4 +159,112 @@ pub fn check_transpose(
             "{name}: row {o}: <ct, L t> = {lhs} but <L^T ct, t> = {rhs}"
         );
     }
+}
+
+/// A fixed direction in `[-1, 1)` for Taylor checks.
+fn direction(shape: &[usize], salt: usize) -> Array {
+    inputs(shape, salt + 50).mapv(|v| (v - 1.0) / 0.65)
+}
+
+/// The Taylor rules of the primitives `build` uses, against the JVP rules nested: along a
+/// direction `v`, `k! c_k` must equal the k-th derivative of `s -> f(x + s v)` at 0 (the JVP
+/// applied k times), k = 1..=4, for two directions at once; and collapsing the top order with
+/// weights must give the weighted sum of the directions' top coefficients. Both graphs hold
+/// their constants (weights, polynomial coefficients of the derivative towers) in f32 and fold
+/// them in f32, so the relative tolerance is 1e-6 * 4^k at order k.
+pub fn check_taylor(name: &str, shape: &[usize], build: impl Fn(&mut OpGraph, ValueId) -> ValueId) {
+    use crate::autodiff::taylor::{full_coefficient, series, Directions};
+    use crate::autodiff::Seeding;
+    const K: usize = 4;
+    let mut in_shape = vec![B];
+    in_shape.extend_from_slice(shape);
+    let xv = inputs(&in_shape, name.len());
+    let dirs: Vec<Array> = (0..2).map(|r| direction(shape, r + name.len())).collect();
+    let full_shape: Vec<Option<usize>> = std::iter::once(None)
+        .chain(shape.iter().map(|&d| Some(d)))
+        .collect();
+
+    // Taylor mode, both directions in one pass; then collapsed with weights.
+    let taylor = |collapse: Option<Vec<f32>>| -> Vec<Array> {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, full_shape.clone());
+        let y = build(&mut g, x);
+        g.output("y", y);
+        let seeding = Seeding::new(&g, &[x]).unwrap();
+        let rows = dirs
+            .iter()
+            .map(|d| d.iter().map(|&v| v as f32).collect())
+            .collect();
+        let spec = Directions {
+            rows,
+            order: K,
+            collapse,
+        };
+        let s = series(&mut g, &seeding, &spec, &[y]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for k in 1..=K {
+            let c = s[0].get(k - 1).copied().flatten();
+            let rows = if spec.collapse.is_some() && k == K {
+                1
+            } else {
+                2
+            };
+            let v = full_coefficient(&mut g, c, rows, y).unwrap();
+            g.output(&format!("c{k}"), v);
+        }
+        eval(&g, std::slice::from_ref(&xv)).unwrap()[1..].to_vec()
+    };
+    let coefs = taylor(None);
+
+    // Nested JVPs along each direction.
+    for (r, v) in dirs.iter().enumerate() {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, full_shape.clone());
+        let s = g.parameter("s", DType::F32, vec![None, Some(1)]);
+        let mut ones = vec![None];
+        ones.extend(std::iter::repeat_n(Some(1), shape.len()));
+        let sb = g.reshape(s, ones).unwrap();
+        let vc = g.constant(Tensor::F32(v.mapv(|e| e as f32)));
+        let sv = g.mul(sb, vc).unwrap();
+        let z = g.add(x, sv).unwrap();
+        let y = build(&mut g, z);
+        g.output("y", y);
+        let mut fact = 1.0;
+        for k in 1..=K {
+            let of = g.outputs.len() - 1;
+            let of_name = g.outputs[of].0.clone();
+            let sel = select(&g, &["s".to_string()], &[of_name]).unwrap();
+            g = jacobian(&g, &sel, Mode::Forward).unwrap_or_else(|e| panic!("{name}: {e}"));
+            fact *= k as f64;
+            let zero = Array::zeros(IxDyn(&[B, 1]));
+            let got = eval(&g, &[xv.clone(), zero]).unwrap();
+            let nested = got.last().unwrap();
+            let c = coefs[k - 1].index_axis(ndarray::Axis(0), r).to_owned();
+            let want: Vec<f64> = c.iter().map(|v| v * fact).collect();
+            let have: Vec<f64> = nested.iter().copied().collect();
+            assert_eq!(have.len(), want.len(), "{name} order {k}");
+            let tol = 1e-6 * 4f64.powi(k as i32);
+            for (i, (a, b)) in have.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol * (1.0 + a.abs()),
+                    "{name}: direction {r}, order {k}, element {i}: nested JVP {a}, Taylor {b}"
+                );
+            }
+        }
+    }
+
+    // Collapsing the top order.
+    let w = [0.75f32, -1.25];
+    let collapsed = taylor(Some(w.to_vec()));
+    let top = &coefs[K - 1];
+    let want = &top.index_axis(ndarray::Axis(0), 0) * f64::from(w[0])
+        + &top.index_axis(ndarray::Axis(0), 1) * f64::from(w[1]);
+    let got = collapsed[K - 1].index_axis(ndarray::Axis(0), 0).to_owned();
+    for (a, b) in got.iter().zip(want.iter()) {
+        assert!(
+            (a - b).abs() <= 2e-6 * (1.0 + b.abs()),
+            "{name}: collapsed {a} vs {b}"
+        );
+    }
+    // Lower orders are untouched by collapsing.
+    assert_eq!(collapsed[0], coefs[0], "{name}: order 1 with collapsing");
 }

@@ -821,3 +821,32 @@ fn pow_of_negative_bases() {
     let want = broadcast2(&xv, &arr(&[4], vec![2.0, 3.0, -1.0, 0.0]), f32::powf);
     assert_close("y", output(&outs, "y"), &want);
 }
+
+/// Sin and Cos are written as range reduction and polynomials (the plugin's own kernels are
+/// scalar): against f64 over a wide range, at the quadrant boundaries and across zero.
+#[test]
+fn sin_and_cos_keep_f32_accuracy_over_a_wide_range() {
+    let mut xs: Vec<f32> = fill(&[4000], -100.0, 100.0, 7).iter().copied().collect();
+    xs.extend(fill(&[2000], -1.0e4, 1.0e4, 8).iter().copied());
+    for k in -40..=40 {
+        let b = k as f64 * std::f64::consts::FRAC_PI_2;
+        xs.extend([(b - 1e-4) as f32, b as f32, (b + 1e-4) as f32]);
+    }
+    xs.extend([0.0, -0.0, 1e-30, -1e-30, 1e-7]);
+    let n = xs.len();
+    let x_in = arr(&[1, n], xs.clone());
+    for op in [UnaryOp::Sin, UnaryOp::Cos] {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(n)]);
+        let y = g.unary(op, x).unwrap();
+        g.output("y", y);
+        let got = run(&g, &[("x", x_in.clone())]);
+        let f = |v: f64| if op == UnaryOp::Sin { v.sin() } else { v.cos() };
+        let worst = output(&got, "y")
+            .iter()
+            .zip(&xs)
+            .map(|(&g, &x)| (f64::from(g) - f(f64::from(x))).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 2e-6, "{op:?}: largest error {worst:e}");
+    }
+}

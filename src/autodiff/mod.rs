@@ -8,10 +8,11 @@
 
 mod batch;
 pub(crate) mod reverse;
+pub mod taylor;
 #[cfg(test)]
 mod tests;
 
-use crate::opgraph::prim::{Jvp, Tan};
+use crate::opgraph::prim::{walk, Jvp, Tan};
 use crate::opgraph::{simplify, DType, GraphError, OpGraph, Primitive, Tensor, ValueId};
 use ndarray::ArrayD;
 use thiserror::Error;
@@ -128,14 +129,14 @@ fn sample_size(g: &OpGraph, x: ValueId) -> Result<usize, AdError> {
 
 /// The joint seed: inputs `xs` share one tangent axis of `T = sum T_i` entries, input `i`
 /// owning rows `offset_i..offset_i + T_i` (as `jax.jacfwd(f, argnums=...)` seeds them).
-struct Seeding {
-    xs: Vec<ValueId>,
-    offsets: Vec<usize>,
-    total: usize,
+pub struct Seeding {
+    pub xs: Vec<ValueId>,
+    pub offsets: Vec<usize>,
+    pub total: usize,
 }
 
 impl Seeding {
-    fn new(g: &OpGraph, xs: &[ValueId]) -> Result<Self, AdError> {
+    pub fn new(g: &OpGraph, xs: &[ValueId]) -> Result<Self, AdError> {
         let mut offsets = Vec::new();
         let mut total = 0;
         for &x in xs {
@@ -165,18 +166,14 @@ impl Seeding {
             let seed = eye_block(g, t_len, self.offsets[k], x);
             seeds.push((x, seed));
         }
-        propagate(g, &seeds, t_len, upto, live)
+        propagate(g, &seeds, upto, live)
     }
 
     /// `[B, *y[1..], T]` from the tangent `[T, B|1, *y[1..]]` of `y`; `None` if `y` does not
     /// depend on the seeded inputs.
     fn stacked(&self, g: &mut OpGraph, t: Tan, y: ValueId) -> Result<Option<ValueId>, AdError> {
         let Some(t) = t else { return Ok(None) };
-        let t = Jvp {
-            g: &mut *g,
-            t_len: self.total,
-        }
-        .full(t, y)?;
+        let t = Jvp { g: &mut *g }.full(t, y)?;
         let mut perm: Vec<usize> = (1..=g.rank(y)).collect();
         perm.push(0);
         Ok(Some(g.transpose(t, perm)?))
@@ -208,36 +205,23 @@ fn eye_block(g: &mut OpGraph, len: usize, off: usize, x: ValueId) -> ValueId {
     g.constant(Tensor::F32(eye))
 }
 
-/// Push tangents `[t_len, ...]` from `seeds` (input node, its tangent) through nodes
-/// `0..upto`, one JVP rule per node; `live` (when given) skips nodes no output needs.
+/// Push tangents from `seeds` (input node, its tangent) through nodes `0..upto`, one JVP rule
+/// per node; `live` (when given) skips nodes no output needs.
 fn propagate(
     g: &mut OpGraph,
     seeds: &[(ValueId, ValueId)],
-    t_len: usize,
     upto: usize,
     live: Option<&[bool]>,
 ) -> Result<Vec<Tan>, AdError> {
-    let mut tan: Vec<Tan> = vec![None; upto];
-    for &(x, t) in seeds {
-        tan[x] = Some(t);
-    }
-    for id in 0..upto {
-        if seeds.iter().any(|&(x, _)| x == id) || live.is_some_and(|l| !l[id]) {
-            continue;
-        }
-        let node = g.node(id);
-        let Some(p) = node.prim().cloned() else {
-            continue; // inputs and constants: seeded or zero
-        };
-        let tin: Vec<Tan> = node.inputs.iter().map(|&i| tan[i]).collect();
+    let seeds: Vec<(ValueId, Tan)> = seeds.iter().map(|&(x, t)| (x, Some(t))).collect();
+    let tans = walk(g, &seeds, 0..upto, live, |g, p, id, tin| {
         if tin.iter().all(Option::is_none) {
-            continue;
+            return Ok(None);
         }
-        g.set_origin(g.origin(id));
-        tan[id] = p.jvp(&mut Jvp { g: &mut *g, t_len }, id, &tin)?;
-    }
+        p.jvp(&mut Jvp { g }, id, tin)
+    });
     g.set_origin(None);
-    Ok(tan)
+    Ok(tans?)
 }
 
 /// The zero derivative of `y` (which does not depend on `x`): `[B, *y[1..], *x[1..]]`.

@@ -45,7 +45,7 @@ pub(super) fn stacked_jacobians(
         let s = g.reshape(x, shape)?;
         seeds.push((x, s));
     }
-    let tans = propagate(g, &seeds, 1, n0, None)?;
+    let tans = propagate(g, &seeds, n0, None)?;
     let n1 = g.nodes.len();
     let mut linear = vec![false; n1];
     for &(_, s) in &seeds {
@@ -77,10 +77,7 @@ pub(super) fn stacked_jacobians(
     }
     let mut parts = Vec::new();
     for (k, &x) in seeding.xs.iter().enumerate() {
-        let mut cx = Jvp {
-            g: &mut *g,
-            t_len: o_len,
-        };
+        let mut cx = Jvp { g: &mut *g };
         let c = match ct[seed_ids[k]] {
             Some(c) => c,
             None => cx.zeros(o_len, x),

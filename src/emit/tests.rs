@@ -299,8 +299,8 @@ fn dead_nodes_are_dropped_but_inputs_kept() {
     let mut g = OpGraph::new();
     let x = g.parameter("x", DType::F32, vec![None, Some(2)]);
     let _unused_input = g.parameter("z", DType::F32, vec![Some(1)]);
-    let _dead = g.unary(UnaryOp::Sin, x).unwrap();
-    let y = g.unary(UnaryOp::Cos, x).unwrap();
+    let _dead = g.unary(UnaryOp::Exp, x).unwrap();
+    let y = g.unary(UnaryOp::Log, x).unwrap();
     g.output("y", y);
     let ir = emit(&g, &EmitOptions::default()).unwrap();
     let d = doc(&ir);
@@ -308,7 +308,7 @@ fn dead_nodes_are_dropped_but_inputs_kept() {
         .iter()
         .map(|l| l.attribute("type").unwrap())
         .collect();
-    assert_eq!(types, ["Parameter", "Parameter", "Cos", "Result"]);
+    assert_eq!(types, ["Parameter", "Parameter", "Log", "Result"]);
 }
 
 #[test]

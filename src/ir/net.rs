@@ -294,6 +294,8 @@ pub struct LayerCx<'n> {
     pub net: &'n mut Net,
     prefix: String,
     out: Port,
+    /// Layers made by `eltwise` so far (for unique names).
+    scratch: usize,
 }
 
 /// OpenVINO's `auto_broadcast="numpy"`, which every element-wise op here uses.
@@ -308,7 +310,12 @@ pub fn bool_attr(b: bool) -> String {
 
 impl<'n> LayerCx<'n> {
     pub fn new(net: &'n mut Net, prefix: String, out: Port) -> Self {
-        LayerCx { net, prefix, out }
+        LayerCx {
+            net,
+            prefix,
+            out,
+            scratch: 0,
+        }
     }
 
     /// The port of the node's value.
@@ -360,6 +367,21 @@ impl<'n> LayerCx<'n> {
     ) -> PortRef {
         let name = format!("{}_{suffix}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// An element-wise layer `{prefix}_{ty}.{k}` of the node's shape and the given element
+    /// type, NumPy broadcasting: for writing a primitive as a small arithmetic subgraph.
+    pub fn eltwise(&mut self, ty: &'static str, ins: &[PortRef], dtype: DType) -> PortRef {
+        let mut out = self.out();
+        out.dtype = dtype;
+        self.scratch += 1;
+        let name = format!("{}_{ty}.{}", self.prefix, self.scratch);
+        let data = if ins.len() > 1 {
+            numpy_broadcast()
+        } else {
+            vec![]
+        };
+        self.net.layer(name, ty, "opset1", data, ins, Some(out))
     }
 
     /// A rank-1 i64 `Const` (shapes, axes, permutations), named `{prefix}_{suffix}`.

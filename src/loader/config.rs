@@ -18,8 +18,11 @@
 
 use super::error::LoadError;
 use crate::layer_graph::{Arg, Call, InputSpec, KerasModel, LayerNode, NodeKind, TensorRef};
+use crate::text::{clip, clip_to};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Class names the loader treats as (nested) models, when their config has `layers`.
 const MODEL_CLASSES: [&str; 3] = ["Functional", "Sequential", "Model"];
@@ -44,27 +47,229 @@ impl Cx<'_> {
 
 type R<T> = Result<T, LoadError>;
 
+/// Characters of a JSON key kept in a location.
+const KEY_CHARS: usize = 40;
+
 fn key(loc: &str, k: &str) -> String {
+    let k = clip_to(k, KEY_CHARS);
     if loc.is_empty() {
-        k.to_string()
+        k.into_owned()
     } else {
         format!("{loc}.{k}")
     }
 }
 
+/// A location inside the config, built only when an error needs it: walking a large value
+/// must not copy its location string for every element.
+#[derive(Clone, Copy)]
+pub(crate) enum Loc<'a> {
+    Root(&'a str),
+    Key(&'a Loc<'a>, &'a str),
+    Idx(&'a Loc<'a>, usize),
+}
+
+impl<'a> Loc<'a> {
+    pub(crate) fn key(&'a self, k: &'a str) -> Loc<'a> {
+        Loc::Key(self, k)
+    }
+
+    pub(crate) fn idx(&'a self, i: usize) -> Loc<'a> {
+        Loc::Idx(self, i)
+    }
+
+    /// `config.layers[2].inbound_nodes[0].args[1]`, keys clipped.
+    pub(crate) fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut cur = self;
+        let root = loop {
+            match cur {
+                Loc::Root(r) => break *r,
+                Loc::Key(parent, k) => {
+                    segs.push(Err(*k));
+                    cur = parent;
+                }
+                Loc::Idx(parent, i) => {
+                    segs.push(Ok(*i));
+                    cur = parent;
+                }
+            }
+        };
+        let mut out = root.to_string();
+        for seg in segs.into_iter().rev() {
+            match seg {
+                Ok(i) => out.push_str(&format!("[{i}]")),
+                Err(k) => out = key(&out, k),
+            }
+        }
+        out
+    }
+}
+
+/// The JSON values (by address) that hold a `__keras_tensor__` somewhere inside, found in
+/// one walk so that parsing a nested argument does not search each subtree again.
+struct TensorMarks(HashSet<*const Value>);
+
+impl TensorMarks {
+    fn of(v: &Value) -> TensorMarks {
+        fn mark(v: &Value, set: &mut HashSet<*const Value>) -> bool {
+            let has = match v {
+                Value::Object(m) => {
+                    let mut any = class_of(m) == Some("__keras_tensor__");
+                    for c in m.values() {
+                        any |= mark(c, set);
+                    }
+                    any
+                }
+                Value::Array(a) => {
+                    let mut any = false;
+                    for c in a {
+                        any |= mark(c, set);
+                    }
+                    any
+                }
+                _ => false,
+            };
+            if has {
+                set.insert(v as *const Value);
+            }
+            has
+        }
+        let mut set = HashSet::new();
+        mark(v, &mut set);
+        TensorMarks(set)
+    }
+
+    fn contains_tensor(&self, v: &Value) -> bool {
+        self.0.contains(&(v as *const Value))
+    }
+}
+
+/// Most models nested in one another.
+pub(crate) const MAX_MODEL_DEPTH: usize = 32;
+/// Most JSON values (counted as `{`, `[` and `,` outside strings) `config.json` may hold. A
+/// real Keras model has far fewer; the 200,000-layer chain of the hostile-input tests has
+/// about 4.6 million. It bounds what parsing the config may allocate.
+pub const MAX_CONFIG_VALUES: usize = 8_000_000;
+
+/// The JSON values of a document, approximately: `{`, `[` and `,` outside strings, plus one.
+fn count_values(bytes: &[u8]) -> usize {
+    let mut n = 1;
+    let mut in_str = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' | b',' => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+/// Members of a JSON object, their values left as raw text (looked up like a `Value`: when a
+/// key repeats, the last one wins).
+struct RawObj<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObj<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObj<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawObj<'de>, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, &'de RawValue>()? {
+                    v.push((k, val));
+                }
+                Ok(RawObj(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> RawObj<'a> {
+    /// `raw` as an object, or `None` when it is something else.
+    fn of(raw: &'a RawValue) -> Option<RawObj<'a>> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    fn get(&self, k: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| *v)
+    }
+
+    fn str(&self, k: &str) -> Option<String> {
+        self.get(k)
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+    }
+
+    /// Whether member `k` is a JSON array.
+    fn is_array(&self, k: &str) -> bool {
+        self.get(k).is_some_and(|v| v.get().starts_with('['))
+    }
+}
+
+/// Parse a raw value into a `Value` (its nesting is limited by serde_json to 128 levels).
+fn to_value(raw: &RawValue, loc: &str, cx: &Cx) -> R<Value> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        cx.err(
+            loc,
+            format!(
+                "cannot parse this part of the config ({})",
+                clip(&e.to_string())
+            ),
+        )
+    })
+}
+
 /// Parse the whole of `config.json`.
-pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
-    refuse_code(root, "", cx)?;
-    let Some(obj) = root.as_object() else {
+///
+/// The document is first checked for syntax and size as a whole, then parsed one layer entry
+/// at a time: a nested model is walked in its raw form, and every other entry becomes a
+/// `serde_json::Value` only while it is turned into a [`LayerNode`]. Peak memory is then the
+/// raw text plus what the model keeps, not a `Value` of the whole document (about 16 times
+/// the text).
+pub(crate) fn parse_root_bytes(bytes: &[u8], cx: &Cx) -> R<KerasModel> {
+    let json_err = |detail: String| LoadError::Json {
+        file: cx.file.to_string(),
+        entry: "config.json".to_string(),
+        detail,
+    };
+    let values = count_values(bytes);
+    if values > MAX_CONFIG_VALUES {
+        return Err(json_err(format!(
+            "it holds about {values} JSON values, more than the {MAX_CONFIG_VALUES} accepted \
+             (a Keras model's config has far fewer; the file is damaged or hostile)"
+        )));
+    }
+    let root: &RawValue = serde_json::from_slice(bytes).map_err(|e| json_err(e.to_string()))?;
+    let Some(obj) = RawObj::of(root) else {
+        let v = to_value(root, "", cx)?;
+        refuse_code(&v, "", cx)?;
         return Err(cx.err("", "expected a JSON object describing the model"));
     };
-    if !is_model_entry(obj) {
-        let class = obj
-            .get("class_name")
-            .and_then(Value::as_str)
-            .unwrap_or("(no class_name)");
-        let registered = match obj.get("registered_name").and_then(Value::as_str) {
-            Some(r) if r != class => format!(", registered as `{r}`"),
+    if !is_model_entry(&obj) {
+        let v = to_value(root, "", cx)?;
+        refuse_code(&v, "", cx)?;
+        let class = clip_owned(
+            obj.str("class_name")
+                .as_deref()
+                .unwrap_or("(no class_name)"),
+        );
+        let registered = match obj.str("registered_name") {
+            Some(r) if r != class => format!(", registered as `{}`", clip(&r)),
             _ => String::new(),
         };
         return Err(cx.err(
@@ -76,11 +281,26 @@ pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
             ),
         ));
     }
-    parse_model(obj, "", cx)
+    let (model, _) = parse_model(&obj, "", 0, cx)?;
+    Ok(model)
+}
+
+/// Parse the whole of `config.json`, given as a `Value` (also a model saved inside a
+/// wrapper's config), through the same checks as [`parse_root_bytes`].
+pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
+    parse_root_bytes(&serde_json::to_vec(root).expect("serializable"), cx)
+}
+
+fn clip_owned(s: &str) -> String {
+    clip(s).into_owned()
 }
 
 /// Refuse `Lambda` layers and serialized Python lambdas anywhere in the config.
 fn refuse_code(v: &Value, loc: &str, cx: &Cx) -> R<()> {
+    refuse_code_at(v, &Loc::Root(loc), cx)
+}
+
+fn refuse_code_at(v: &Value, loc: &Loc, cx: &Cx) -> R<()> {
     match v {
         Value::Object(m) => {
             match m.get("class_name").and_then(Value::as_str) {
@@ -92,27 +312,27 @@ fn refuse_code(v: &Value, loc: &str, cx: &Cx) -> R<()> {
                         .unwrap_or("(unnamed)");
                     return Err(LoadError::Lambda {
                         file: cx.file.to_string(),
-                        what: format!("Lambda layer `{name}`"),
-                        location: loc_or_top(loc),
+                        what: format!("Lambda layer `{}`", clip(name)),
+                        location: loc_or_top(&loc.render()),
                     });
                 }
                 Some("__lambda__") => {
                     return Err(LoadError::Lambda {
                         file: cx.file.to_string(),
                         what: "a serialized Python lambda".to_string(),
-                        location: loc_or_top(loc),
+                        location: loc_or_top(&loc.render()),
                     });
                 }
                 _ => {}
             }
             for (k, child) in m {
-                refuse_code(child, &key(loc, k), cx)?;
+                refuse_code_at(child, &loc.key(k), cx)?;
             }
             Ok(())
         }
         Value::Array(a) => {
             for (i, child) in a.iter().enumerate() {
-                refuse_code(child, &format!("{loc}[{i}]"), cx)?;
+                refuse_code_at(child, &loc.idx(i), cx)?;
             }
             Ok(())
         }
@@ -128,7 +348,8 @@ fn loc_or_top(loc: &str) -> String {
     }
 }
 
-pub(crate) fn is_model_entry(obj: &Map<String, Value>) -> bool {
+/// [`is_model_entry`] for an object already parsed (a wrapper's `layer`).
+pub(crate) fn is_model_object(obj: &Map<String, Value>) -> bool {
     let class = obj.get("class_name").and_then(Value::as_str).unwrap_or("");
     MODEL_CLASSES.contains(&class)
         && obj
@@ -137,76 +358,195 @@ pub(crate) fn is_model_entry(obj: &Map<String, Value>) -> bool {
             .is_some_and(Value::is_array)
 }
 
-/// Parse a Functional or Sequential model entry (the root or a nested model).
-fn parse_model(obj: &Map<String, Value>, loc: &str, cx: &Cx) -> R<KerasModel> {
-    let class_name = obj
-        .get("class_name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+fn is_model_entry(obj: &RawObj) -> bool {
+    let class = obj.str("class_name").unwrap_or_default();
+    MODEL_CLASSES.contains(&class.as_str())
+        && obj
+            .get("config")
+            .and_then(RawObj::of)
+            .is_some_and(|c| c.is_array("layers"))
+}
+
+/// Parse a Functional or Sequential model entry (the root or a nested model), `depth` models
+/// deep. Also returns the entry's `config` without its `layers` (a nested model keeps that
+/// as its layer config). Every member is checked for Python code (`refuse_code`).
+fn parse_model(
+    obj: &RawObj,
+    loc: &str,
+    depth: usize,
+    cx: &Cx,
+) -> R<(KerasModel, Map<String, Value>)> {
+    if depth > MAX_MODEL_DEPTH {
+        return Err(cx.err(
+            loc,
+            format!("models are nested more than {MAX_MODEL_DEPTH} deep; refusing the config"),
+        ));
+    }
+    let class_name = obj.str("class_name").unwrap_or_default();
     let cfg_loc = key(loc, "config");
-    let Some(cfg) = obj.get("config").and_then(Value::as_object) else {
+    let Some(cfg) = obj.get("config").and_then(RawObj::of) else {
         return Err(cx.err(&cfg_loc, "a model's `config` must be a JSON object"));
     };
-    let name = cfg
+    // Everything but the layers, as values, checked for code.
+    for (k, raw) in &obj.0 {
+        if k != "config" && k != "layers" {
+            let kloc = key(loc, k);
+            refuse_code(&to_value(raw, &kloc, cx)?, &kloc, cx)?;
+        }
+    }
+    let mut rest = Map::new();
+    for (k, raw) in &cfg.0 {
+        if k != "layers" {
+            let kloc = key(&cfg_loc, k);
+            let v = to_value(raw, &kloc, cx)?;
+            refuse_code(&v, &kloc, cx)?;
+            rest.insert(k.clone(), v);
+        }
+    }
+    let name = rest
         .get("name")
         .and_then(Value::as_str)
-        .or_else(|| obj.get("name").and_then(Value::as_str))
-        .unwrap_or("model")
-        .to_string();
+        .map(str::to_string)
+        .or_else(|| obj.str("name"))
+        .unwrap_or_else(|| "model".to_string());
     let layers_loc = key(&cfg_loc, "layers");
-    let Some(entries) = cfg.get("layers").and_then(Value::as_array) else {
-        return Err(cx.err(&layers_loc, "a model's `layers` must be a list"));
-    };
+    let entries: Vec<&RawValue> = cfg
+        .get("layers")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .ok_or_else(|| cx.err(&layers_loc, "a model's `layers` must be a list"))?;
     let sequential = class_name == "Sequential";
     let mut layers = Vec::with_capacity(entries.len());
     let mut names = HashSet::new();
     for (i, e) in entries.iter().enumerate() {
         let eloc = format!("{layers_loc}[{i}]");
-        let node = parse_entry(e, &eloc, sequential, cx)?;
+        let node = parse_entry_raw(e, &eloc, sequential, depth, cx)?;
         if !names.insert(node.name.clone()) {
             return Err(cx.err(
                 &eloc,
                 format!(
-                    "model `{name}` has two layers named `{}` (Keras requires unique names)",
-                    node.name
+                    "model `{}` has two layers named `{}` (Keras requires unique names)",
+                    clip(&name),
+                    clip(&node.name)
                 ),
             ));
         }
         layers.push(node);
     }
+    drop(names);
+    drop(entries);
     if sequential {
-        return normalise_sequential(name, class_name, layers, cfg, &cfg_loc, cx);
+        let model = normalise_sequential(
+            name,
+            class_name,
+            layers,
+            rest.get("build_input_shape"),
+            &cfg_loc,
+            cx,
+        )?;
+        return Ok((model, rest));
     }
     // `input_layers` / `output_layers`: flattened tensor references.
     let read_refs = |field: &str| -> Result<(Vec<TensorRef>, String), LoadError> {
         let loc = key(&cfg_loc, field);
-        let v = cfg
-            .get(field)
-            .ok_or_else(|| cx.err(&cfg_loc, format!("model `{name}` has no `{field}`")))?;
+        let v = rest.get(field).ok_or_else(|| {
+            cx.err(
+                &cfg_loc,
+                format!("model `{}` has no `{field}`", clip(&name)),
+            )
+        })?;
         let mut refs = Vec::new();
         flatten_refs(v, &loc, &mut refs, cx)?;
         Ok((refs, loc))
     };
     let (mut inputs, in_loc) = read_refs("input_layers")?;
     let (mut outputs, out_loc) = read_refs("output_layers")?;
+    let by_name: HashMap<&str, &LayerNode> = layers.iter().map(|l| (l.name.as_str(), l)).collect();
     for (refs, loc) in [(&mut inputs, &in_loc), (&mut outputs, &out_loc)] {
         for r in refs.iter_mut() {
-            unshift_functional_node(r, &layers, loc, cx)?;
+            unshift_functional_node(r, &by_name, loc, cx)?;
         }
     }
-    Ok(KerasModel {
+    drop(by_name);
+    let model = KerasModel {
         name,
         class_name,
         layers,
         inputs,
         outputs,
+    };
+    Ok((model, rest))
+}
+
+/// Parse one raw entry of a `layers` list (`depth`: of the model holding it).
+fn parse_entry_raw(
+    raw: &RawValue,
+    loc: &str,
+    in_sequential: bool,
+    depth: usize,
+    cx: &Cx,
+) -> R<LayerNode> {
+    // Only an entry whose text mentions "layers" can be a nested model.
+    let obj = if raw.get().contains("\"layers\"") {
+        RawObj::of(raw).filter(is_model_entry)
+    } else {
+        None
+    };
+    let Some(obj) = obj else {
+        let v = to_value(raw, loc, cx)?;
+        refuse_code(&v, loc, cx)?;
+        return parse_entry(v, loc, in_sequential, cx);
+    };
+    // A nested model.
+    let (model, config) = parse_model(&obj, loc, depth + 1, cx)?;
+    let class_name = obj.str("class_name").unwrap_or_default();
+    let module = obj.str("module").unwrap_or_default();
+    let registered_name = obj.str("registered_name");
+    let name = obj
+        .str("name")
+        .or_else(|| {
+            config
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            cx.err(
+                loc,
+                format!(
+                    "the `{}` entry has no name (neither `name` nor `config.name`)",
+                    clip(&class_name)
+                ),
+            )
+        })?;
+    let calls = if in_sequential {
+        Vec::new()
+    } else {
+        let nodes = match obj.get("inbound_nodes") {
+            Some(r) => Some(to_value(r, &key(loc, "inbound_nodes"), cx)?),
+            None => None,
+        };
+        parse_inbound_nodes(nodes.as_ref(), &key(loc, "inbound_nodes"), cx)?
+    };
+    Ok(LayerNode {
+        name,
+        class_name,
+        module,
+        registered_name,
+        config: Value::Object(config),
+        calls,
+        kind: NodeKind::Model(Box::new(model)),
+        weights: Vec::new(),
     })
 }
 
 /// In `input_layers`/`output_layers`, calls of a nested Functional model are numbered from 1.
-fn unshift_functional_node(r: &mut TensorRef, layers: &[LayerNode], loc: &str, cx: &Cx) -> R<()> {
-    let Some(target) = layers.iter().find(|l| l.name == r.layer) else {
+fn unshift_functional_node(
+    r: &mut TensorRef,
+    layers: &HashMap<&str, &LayerNode>,
+    loc: &str,
+    cx: &Cx,
+) -> R<()> {
+    let Some(target) = layers.get(r.layer.as_str()) else {
         return Ok(()); // reported by order::validate
     };
     if let NodeKind::Model(m) = &target.kind {
@@ -217,7 +557,7 @@ fn unshift_functional_node(r: &mut TensorRef, layers: &[LayerNode], loc: &str, c
                     format!(
                         "refers to node 0 of nested model `{}`, but Keras numbers a nested \
                          Functional model's calls from 1 there",
-                        r.layer
+                        clip(&r.layer)
                     ),
                 ));
             }
@@ -227,14 +567,16 @@ fn unshift_functional_node(r: &mut TensorRef, layers: &[LayerNode], loc: &str, c
     Ok(())
 }
 
-/// Parse one entry of a `layers` list.
-fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNode> {
-    let Some(obj) = e.as_object() else {
+/// Parse one entry of a `layers` list that is not a model (a layer or an op), taking its
+/// `config` by value.
+fn parse_entry(e: Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNode> {
+    let Value::Object(mut obj) = e else {
         return Err(cx.err(loc, "a layer entry must be a JSON object"));
     };
     let Some(class_name) = obj.get("class_name").and_then(Value::as_str) else {
         return Err(cx.err(loc, "the layer entry has no `class_name` string"));
     };
+    let class_name = class_name.to_string();
     let module = obj
         .get("module")
         .and_then(Value::as_str)
@@ -244,7 +586,7 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
         .get("registered_name")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let config = obj.get("config").cloned().unwrap_or(Value::Null);
+    let config = obj.remove("config").unwrap_or(Value::Null);
     let Some(name) = obj
         .get("name")
         .and_then(Value::as_str)
@@ -252,14 +594,15 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
     else {
         return Err(cx.err(
             loc,
-            format!("the `{class_name}` entry has no name (neither `name` nor `config.name`)"),
+            format!(
+                "the `{}` entry has no name (neither `name` nor `config.name`)",
+                clip(&class_name)
+            ),
         ));
     };
     let name = name.to_string();
     let kind = if class_name == "InputLayer" {
         NodeKind::Input(parse_input_spec(&name, &config, &key(loc, "config"), cx)?)
-    } else if is_model_entry(obj) {
-        NodeKind::Model(Box::new(parse_model(obj, loc, cx)?))
     } else if module.starts_with("keras.src.ops") {
         NodeKind::Op
     } else {
@@ -272,7 +615,7 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
     };
     Ok(LayerNode {
         name,
-        class_name: class_name.to_string(),
+        class_name,
         module,
         registered_name,
         config,
@@ -284,8 +627,9 @@ fn parse_entry(e: &Value, loc: &str, in_sequential: bool, cx: &Cx) -> R<LayerNod
 
 /// `InputLayer` config -> [`InputSpec`].
 fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSpec> {
+    let shown = clip(name);
     let Some(cfg) = config.as_object() else {
-        return Err(cx.err(loc, format!("InputLayer `{name}` has no config object")));
+        return Err(cx.err(loc, format!("InputLayer `{shown}` has no config object")));
     };
     let (shape_key, shape_v) = match (cfg.get("batch_shape"), cfg.get("batch_input_shape")) {
         (Some(v), _) if !v.is_null() => ("batch_shape", v),
@@ -293,7 +637,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
         _ => {
             return Err(cx.err(
                 loc,
-                format!("InputLayer `{name}` has no `batch_shape` (nor `batch_input_shape`)"),
+                format!("InputLayer `{shown}` has no `batch_shape` (nor `batch_input_shape`)"),
             ))
         }
     };
@@ -301,7 +645,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
         cx.err(
             &key(loc, shape_key),
             format!(
-                "InputLayer `{name}`: expected a list of non-negative integers or nulls, \
+                "InputLayer `{shown}`: expected a list of non-negative integers or nulls, \
                      found {}",
                 short(shape_v)
             ),
@@ -313,7 +657,7 @@ fn parse_input_spec(name: &str, config: &Value, loc: &str, cx: &Cx) -> R<InputSp
             cx.err(
                 &key(loc, "dtype"),
                 format!(
-                    "InputLayer `{name}`: expected a dtype string or a DTypePolicy object, \
+                    "InputLayer `{shown}`: expected a dtype string or a DTypePolicy object, \
                      found {}",
                     short(v)
                 ),
@@ -382,12 +726,14 @@ fn parse_inbound_nodes(v: Option<&Value>, loc: &str, cx: &Cx) -> R<Vec<Call>> {
 /// One inbound node: `{"args": [...], "kwargs": {...}}`, or the legacy list of
 /// `[layer, node, tensor(, kwargs)]` entries (`functional.deserialize_node`).
 fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
+    let marks = TensorMarks::of(n);
+    let root = Loc::Root(loc);
     match n {
         Value::Null => Ok(Call::default()),
         Value::Object(m) => {
             let args = match m.get("args") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(v) => match parse_arg(v, &key(loc, "args"), cx)? {
+                Some(v) => match parse_arg_at(v, &root.key("args"), &marks, cx)? {
                     Arg::List(items) => items,
                     _ => {
                         return Err(cx.err(
@@ -399,10 +745,12 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
             };
             let kwargs = match m.get("kwargs") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Object(kw)) => kw
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), parse_arg(v, &key(&key(loc, "kwargs"), k), cx)?)))
-                    .collect::<R<Vec<_>>>()?,
+                Some(Value::Object(kw)) => {
+                    let kloc = root.key("kwargs");
+                    kw.iter()
+                        .map(|(k, v)| Ok((k.clone(), parse_arg_at(v, &kloc.key(k), &marks, cx)?)))
+                        .collect::<R<Vec<_>>>()?
+                }
                 Some(v) => {
                     return Err(cx.err(
                         &key(loc, "kwargs"),
@@ -416,11 +764,11 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
             let mut tensors = Vec::with_capacity(items.len());
             let mut kwargs = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                let iloc = format!("{loc}[{i}]");
+                let iloc = root.idx(i);
                 let parts = item.as_array().filter(|a| a.len() == 3 || a.len() == 4);
                 let Some(parts) = parts else {
                     return Err(cx.err(
-                        &iloc,
+                        &iloc.render(),
                         format!(
                             "expected a legacy node entry [layer, node_index, tensor_index(, \
                              kwargs)], found {}",
@@ -428,18 +776,18 @@ fn parse_node(n: &Value, loc: &str, cx: &Cx) -> R<Call> {
                         ),
                     ));
                 };
-                tensors.push(Arg::Tensor(parse_history(
+                tensors.push(Arg::Tensor(parse_history_at(
                     &Value::Array(parts[..3].to_vec()),
                     &iloc,
                     cx,
                 )?));
                 if let Some(kw) = parts.get(3) {
                     let Some(kw) = kw.as_object() else {
-                        return Err(cx.err(&iloc, "legacy node kwargs must be an object"));
+                        return Err(cx.err(&iloc.render(), "legacy node kwargs must be an object"));
                     };
                     kwargs = kw
                         .iter()
-                        .map(|(k, v)| Ok((k.clone(), parse_arg(v, &key(&iloc, k), cx)?)))
+                        .map(|(k, v)| Ok((k.clone(), parse_arg_at(v, &iloc.key(k), &marks, cx)?)))
                         .collect::<R<Vec<_>>>()?;
                 }
             }
@@ -462,25 +810,20 @@ fn class_of(m: &Map<String, Value>) -> Option<&str> {
     m.get("class_name").and_then(Value::as_str)
 }
 
-/// Whether a JSON value holds a `__keras_tensor__` anywhere.
-fn contains_tensor(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => {
-            class_of(m) == Some("__keras_tensor__") || m.values().any(contains_tensor)
-        }
-        Value::Array(a) => a.iter().any(contains_tensor),
-        _ => false,
-    }
+/// One call argument.
+#[cfg(test)]
+pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
+    parse_arg_at(v, &Loc::Root(loc), &TensorMarks::of(v), cx)
 }
 
-/// One call argument.
-pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
+/// One call argument at `loc`; `marks` covers `v`.
+fn parse_arg_at(v: &Value, loc: &Loc, marks: &TensorMarks, cx: &Cx) -> R<Arg> {
     match v {
         Value::Array(items) => Ok(Arg::List(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, x)| parse_arg(x, &format!("{loc}[{i}]"), cx))
+                .map(|(i, x)| parse_arg_at(x, &loc.idx(i), marks, cx))
                 .collect::<R<_>>()?,
         )),
         Value::Object(m) => match class_of(m) {
@@ -489,32 +832,36 @@ pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
                     .get("config")
                     .and_then(|c| c.get("keras_history"))
                     .unwrap_or(&Value::Null);
-                Ok(Arg::Tensor(parse_history(
+                let cloc = loc.key("config");
+                Ok(Arg::Tensor(parse_history_at(
                     hist,
-                    &key(&key(loc, "config"), "keras_history"),
+                    &cloc.key("keras_history"),
                     cx,
                 )?))
             }
             Some("__tuple__") if m.get("items").is_some_and(Value::is_array) => {
-                parse_arg(&m["items"], &key(loc, "items"), cx)
+                parse_arg_at(&m["items"], &loc.key("items"), marks, cx)
             }
             Some(other) => {
-                if contains_tensor(v) {
+                if marks.contains_tensor(v) {
                     Err(cx.err(
-                        loc,
-                        format!("a tensor inside a serialized `{other}` object is not supported"),
+                        &loc.render(),
+                        format!(
+                            "a tensor inside a serialized `{}` object is not supported",
+                            clip(other)
+                        ),
                     ))
                 } else {
                     Ok(Arg::Literal(v.clone()))
                 }
             }
             None => {
-                if contains_tensor(v) {
+                if marks.contains_tensor(v) {
                     let mut keys: Vec<&String> = m.keys().collect();
                     keys.sort();
                     Ok(Arg::List(
                         keys.into_iter()
-                            .map(|k| parse_arg(&m[k], &key(loc, k), cx))
+                            .map(|k| parse_arg_at(&m[k], &loc.key(k), marks, cx))
                             .collect::<R<_>>()?,
                     ))
                 } else {
@@ -527,7 +874,7 @@ pub(crate) fn parse_arg(v: &Value, loc: &str, cx: &Cx) -> R<Arg> {
 }
 
 /// `[layer_name, node_index, tensor_index]`.
-pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
+fn parse_history_at(v: &Value, loc: &Loc, cx: &Cx) -> R<TensorRef> {
     let parsed = v.as_array().filter(|a| a.len() == 3).and_then(|a| {
         Some(TensorRef {
             layer: a[0].as_str()?.to_string(),
@@ -537,7 +884,7 @@ pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
     });
     parsed.ok_or_else(|| {
         cx.err(
-            loc,
+            &loc.render(),
             format!(
                 "expected a tensor reference [layer_name, node_index, tensor_index], found {}",
                 short(v)
@@ -548,30 +895,34 @@ pub(crate) fn parse_history(v: &Value, loc: &str, cx: &Cx) -> R<TensorRef> {
 
 /// Flatten `input_layers` / `output_layers` the way `keras.tree.flatten` does.
 pub(crate) fn flatten_refs(v: &Value, loc: &str, out: &mut Vec<TensorRef>, cx: &Cx) -> R<()> {
+    flatten_refs_at(v, &Loc::Root(loc), out, cx)
+}
+
+fn flatten_refs_at(v: &Value, loc: &Loc, out: &mut Vec<TensorRef>, cx: &Cx) -> R<()> {
     match v {
         Value::Array(a) if a.len() == 3 && a[0].is_string() => {
-            out.push(parse_history(v, loc, cx)?);
+            out.push(parse_history_at(v, loc, cx)?);
             Ok(())
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                flatten_refs(x, &format!("{loc}[{i}]"), out, cx)?;
+                flatten_refs_at(x, &loc.idx(i), out, cx)?;
             }
             Ok(())
         }
         Value::Object(m) if class_of(m) == Some("__tuple__") && m.contains_key("items") => {
-            flatten_refs(&m["items"], &key(loc, "items"), out, cx)
+            flatten_refs_at(&m["items"], &loc.key("items"), out, cx)
         }
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
             for k in keys {
-                flatten_refs(&m[k], &key(loc, k), out, cx)?;
+                flatten_refs_at(&m[k], &loc.key(k), out, cx)?;
             }
             Ok(())
         }
         other => Err(cx.err(
-            loc,
+            &loc.render(),
             format!(
                 "expected [layer_name, node_index, tensor_index] or a list/dict of them, found {}",
                 short(other)
@@ -586,11 +937,12 @@ fn normalise_sequential(
     name: String,
     class_name: String,
     mut layers: Vec<LayerNode>,
-    cfg: &Map<String, Value>,
+    build_input_shape: Option<&Value>,
     cfg_loc: &str,
     cx: &Cx,
 ) -> R<KerasModel> {
     let layers_loc = key(cfg_loc, "layers");
+    let shown = clip(&name);
     if let Some(i) = layers
         .iter()
         .skip(1)
@@ -598,20 +950,20 @@ fn normalise_sequential(
     {
         return Err(cx.err(
             &format!("{layers_loc}[{}]", i + 1),
-            format!("Sequential model `{name}` has an InputLayer after its first layer"),
+            format!("Sequential model `{shown}` has an InputLayer after its first layer"),
         ));
     }
     let has_input = layers
         .first()
         .is_some_and(|l| matches!(l.kind, NodeKind::Input(_)));
     if !has_input {
-        let input = synthesise_input(&name, &layers, cfg, cfg_loc, cx)?;
+        let input = synthesise_input(&name, &layers, build_input_shape, cfg_loc, cx)?;
         layers.insert(0, input);
     }
     if layers.len() < 2 {
         return Err(cx.err(
             &layers_loc,
-            format!("Sequential model `{name}` has no layers after its input"),
+            format!("Sequential model `{shown}` has no layers after its input"),
         ));
     }
     for i in 1..layers.len() {
@@ -647,17 +999,18 @@ fn normalise_sequential(
 fn synthesise_input(
     name: &str,
     layers: &[LayerNode],
-    cfg: &Map<String, Value>,
+    build_input_shape: Option<&Value>,
     cfg_loc: &str,
     cx: &Cx,
 ) -> R<LayerNode> {
-    let shape_v = match cfg.get("build_input_shape") {
+    let shown = clip(name);
+    let shape_v = match build_input_shape {
         Some(v) if !v.is_null() => v,
         _ => {
             return Err(cx.err(
                 cfg_loc,
                 format!(
-                    "Sequential model `{name}` was saved unbuilt: it has no InputLayer and no \
+                    "Sequential model `{shown}` was saved unbuilt: it has no InputLayer and no \
                      `build_input_shape`, so its input shape (and its weights) are unknown. Add \
                      `keras.Input(shape=...)` as its first layer (or build it) and re-save it."
                 ),
@@ -668,7 +1021,7 @@ fn synthesise_input(
         cx.err(
             &key(cfg_loc, "build_input_shape"),
             format!(
-                "Sequential model `{name}`: build_input_shape must be a single shape (a list of \
+                "Sequential model `{shown}`: build_input_shape must be a single shape (a list of \
                  integers or nulls), found {}",
                 short(shape_v)
             ),

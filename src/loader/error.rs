@@ -46,6 +46,21 @@ pub enum LoadError {
         cap: u64,
     },
 
+    /// An entry declares (in the zip directory) more bytes than the loader accepts; refused
+    /// before any of it is inflated.
+    #[error(
+        "{file}: entry `{entry}` declares {declared} bytes ({} MiB), more than the {cap} bytes \
+         ({} MiB) accepted{hint}; refusing it before reading (the archive is damaged or hostile, \
+         or the model is over the limit)", declared >> 20, cap >> 20
+    )]
+    EntryDeclaredTooLarge {
+        file: String,
+        entry: String,
+        declared: u64,
+        cap: u64,
+        hint: &'static str,
+    },
+
     /// An entry could not be decompressed (corrupt data, bad checksum, unsupported method).
     #[error("{file}: cannot read entry `{entry}`: {detail}")]
     Entry {
@@ -103,6 +118,25 @@ pub enum LoadError {
         file: String,
         path: String,
         message: String,
+    },
+
+    /// The isolated HDF5 reader crashed, ran out of time or memory, or broke its protocol.
+    #[error(
+        "{file}: model.weights.h5 is corrupt: the HDF5 library {what} while reading `{path}` \
+         (keras2ov reads HDF5 in a separate, limited process: nothing else was affected)"
+    )]
+    Hdf5Reader {
+        file: String,
+        path: String,
+        what: String,
+    },
+
+    /// A loader limit set in the environment is not valid.
+    #[error("environment variable {name}={value:?} is not {expected}")]
+    Setting {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
     },
 
     /// Weights saved in a format the loader does not read.

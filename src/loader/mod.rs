@@ -1,11 +1,15 @@
 //! The loader: a Keras 3 `.keras` archive -> [`LoadedModel`] (the layer graph of
 //! `crate::layer_graph`), parsed but not interpreted.
 //!
-//! - `archive`: the zip container (entry caps, legacy `.h5` detection, temp file for weights).
+//! - `archive`: the zip container (entry caps, legacy `.h5` detection, unnamed temporary file
+//!   for the weights).
 //! - `config`: `config.json` -> [`KerasModel`] (Functional and Sequential, nested models,
 //!   call arguments, Lambda refusal).
 //! - `order`: reference checks and the topological order of each model's layers.
 //! - `weights`: `model.weights.h5` -> each layer's variables, by Keras' saving-path rule.
+//! - `isolate`: runs the HDF5 reading of `weights` in a child process with CPU, memory and
+//!   wall-clock limits, so a crash or hang of libhdf5 becomes an error.
+//! - `limits`: the caps ([`Limits`]) and the environment variables that change them.
 //!
 //! Nothing here decides whether a layer is supported (lowering does), and nothing in an
 //! archive is ever executed: `Lambda` layers and serialized Python lambdas are refused.
@@ -15,11 +19,17 @@
 mod archive;
 mod config;
 mod error;
+mod isolate;
+mod limits;
 mod order;
 mod weights;
 
-pub use archive::{JSON_CAP, WEIGHTS_CAP};
+pub use config::MAX_CONFIG_VALUES;
 pub use error::LoadError;
+pub use limits::{
+    Limits, DEFAULT_MAX_PARAMS, ENV_HDF5_TIMEOUT, ENV_MAX_PARAMS, HDF5_BASE_SECONDS,
+    HDF5_BYTES_PER_SECOND, JSON_CAP,
+};
 
 use crate::layer_graph::LoadedModel;
 use serde_json::Value;
@@ -36,7 +46,7 @@ pub fn container_names(classes: &[&str]) -> Vec<String> {
 
 /// Whether `v` is a serialized Functional or Sequential model (as a wrapper's `layer`).
 pub fn is_model_entry(v: &Value) -> bool {
-    v.as_object().is_some_and(config::is_model_entry)
+    v.as_object().is_some_and(config::is_model_object)
 }
 
 /// A model saved inside a wrapper's config (`TimeDistributed(Sequential(...))`): parsed and
@@ -56,19 +66,33 @@ pub fn wrapped_model(
     Ok(model)
 }
 
-/// Load a `.keras` archive from a file.
+/// Load a `.keras` archive from a file, with the [`Limits`] of the environment.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
+    load_with(path, &Limits::from_env()?)
+}
+
+/// Load a `.keras` archive from a file, with the given limits.
+pub fn load_with(path: &Path, limits: &Limits) -> Result<LoadedModel, LoadError> {
     let file = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|source| LoadError::Io {
         file: file.clone(),
         source,
     })?;
-    guarded(&file, || load_from(BufReader::new(f), &file))
+    guarded(&file, || load_from(BufReader::new(f), &file, limits))
 }
 
 /// Load a `.keras` archive held in memory; `name` is used in error messages.
 pub fn load_bytes(bytes: &[u8], name: &str) -> Result<LoadedModel, LoadError> {
-    guarded(name, || load_from(Cursor::new(bytes), name))
+    load_bytes_with(bytes, name, &Limits::from_env()?)
+}
+
+/// [`load_bytes`] with the given limits.
+pub fn load_bytes_with(
+    bytes: &[u8],
+    name: &str,
+    limits: &Limits,
+) -> Result<LoadedModel, LoadError> {
+    guarded(name, || load_from(Cursor::new(bytes), name, limits))
 }
 
 /// Turn a panic (a loader bug) into an error instead of crashing the caller.
@@ -86,19 +110,33 @@ fn guarded(
                 .unwrap_or_else(|| "panic".to_string());
             Err(LoadError::Internal {
                 file: file.to_string(),
-                message,
+                message: crate::text::clip_to(&message, 1000).into_owned(),
             })
         }
     }
 }
 
-fn load_from<R: Read + Seek>(reader: R, file: &str) -> Result<LoadedModel, LoadError> {
-    let archive = archive::read_archive(reader, file, JSON_CAP, WEIGHTS_CAP)?;
-    let keras_version = check_version(&archive.metadata, file)?;
+/// The stages, cheapest checks first: the container, the version, the config and its graph,
+/// and only then the weights (extracted, then read in the isolated reader).
+fn load_from<R: Read + Seek>(
+    reader: R,
+    file: &str,
+    limits: &Limits,
+) -> Result<LoadedModel, LoadError> {
+    let mut zip = archive::open(reader, file)?;
+    let metadata = archive::read_json(&mut zip, file, archive::METADATA, limits.json_cap)?;
+    let keras_version = check_version(&metadata, file)?;
+    drop(metadata);
+    let config = archive::read_entry(&mut zip, file, archive::CONFIG, limits.json_cap)?;
     let cx = config::Cx { file };
-    let mut model = config::parse_root(&archive.config, &cx)?;
+    let mut model = config::parse_root_bytes(&config, &cx)?;
+    drop(config);
     order::validate(&model, file)?;
-    weights::attach(&mut model, archive.weights.path(), file)?;
+    let h5 = archive::extract_weights(&mut zip, file, limits.weights_cap())?;
+    drop(zip);
+    let weights = isolate::read_weights(&model, &h5.path(), h5.len, file, limits)?;
+    drop(h5);
+    weights::apply(&mut model, weights);
     order::sort(&mut model, file)?;
     Ok(LoadedModel {
         keras_version,
@@ -115,9 +153,9 @@ fn check_version(metadata: &Value, file: &str) -> Result<String, LoadError> {
     match metadata.get("keras_version") {
         Some(Value::String(v)) => {
             if v == "3" || v.starts_with("3.") {
-                Ok(v.clone())
+                Ok(crate::text::clip(v).into_owned())
             } else {
-                Err(refuse(format!("\"{v}\"")))
+                Err(refuse(format!("\"{}\"", crate::text::clip(v))))
             }
         }
         Some(other) => Err(refuse(format!(

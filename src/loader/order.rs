@@ -12,6 +12,7 @@
 
 use super::error::LoadError;
 use crate::layer_graph::{Arg, KerasModel, LayerNode, NodeKind, TensorRef};
+use crate::text::clip;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
@@ -20,7 +21,7 @@ type R<T> = Result<T, LoadError>;
 fn graph_err(file: &str, model: &str, message: String) -> LoadError {
     LoadError::Graph {
         file: file.to_string(),
-        model: model.to_string(),
+        model: clip(model).into_owned(),
         message,
     }
 }
@@ -52,11 +53,12 @@ pub(crate) fn validate(model: &KerasModel, file: &str) -> R<()> {
         .map(|(i, l)| (l.name.as_str(), i))
         .collect();
     let err = |m: String| graph_err(file, &model.name, m);
-    let check = |r: &TensorRef, whose: &str| -> R<()> {
+    let check = |r: &TensorRef, whose: &dyn Fn() -> String| -> R<()> {
         let Some(&j) = index.get(r.layer.as_str()) else {
             return Err(err(format!(
-                "{whose} uses an output of layer `{}`, which is not in the model",
-                r.layer
+                "{} uses an output of layer `{}`, which is not in the model",
+                whose(),
+                clip(&r.layer)
             )));
         };
         let target = &model.layers[j];
@@ -64,9 +66,12 @@ pub(crate) fn validate(model: &KerasModel, file: &str) -> R<()> {
             NodeKind::Input(_) => {
                 if r.node_index != 0 || r.tensor_index != 0 {
                     return Err(err(format!(
-                        "{whose} uses output [{}][{}] of InputLayer `{}`, which has only \
+                        "{} uses output [{}][{}] of InputLayer `{}`, which has only \
                          output [0][0]",
-                        r.node_index, r.tensor_index, r.layer
+                        whose(),
+                        r.node_index,
+                        r.tensor_index,
+                        clip(&r.layer)
                     )));
                 }
             }
@@ -74,18 +79,21 @@ pub(crate) fn validate(model: &KerasModel, file: &str) -> R<()> {
                 let n = target.calls.len();
                 if r.node_index >= n {
                     return Err(err(format!(
-                        "{whose} uses call (node_index) {} of layer `{}`, which has {n} \
+                        "{} uses call (node_index) {} of layer `{}`, which has {n} \
                          call(s) in the config",
-                        r.node_index, r.layer
+                        whose(),
+                        r.node_index,
+                        clip(&r.layer)
                     )));
                 }
                 if let NodeKind::Model(m) = kind {
                     if r.tensor_index >= m.outputs.len() {
                         return Err(err(format!(
-                            "{whose} uses output {} of nested model `{}`, which has {} \
+                            "{} uses output {} of nested model `{}`, which has {} \
                              output(s)",
+                            whose(),
                             r.tensor_index,
-                            r.layer,
+                            clip(&r.layer),
                             m.outputs.len()
                         )));
                     }
@@ -96,13 +104,14 @@ pub(crate) fn validate(model: &KerasModel, file: &str) -> R<()> {
     };
     for layer in &model.layers {
         for c in 0..layer.calls.len() {
-            let whose = format!("call {c} of layer `{}`", layer.name);
+            let whose = || format!("call {c} of layer `{}`", clip(&layer.name));
             for r in call_tensors(layer, c) {
                 check(r, &whose)?;
                 if r.layer == layer.name && r.node_index >= c {
                     return Err(err(format!(
-                        "{whose} uses the output of its own call {}, which does not exist \
+                        "{} uses the output of its own call {}, which does not exist \
                          before it (a cycle)",
+                        whose(),
                         r.node_index
                     )));
                 }
@@ -123,19 +132,19 @@ pub(crate) fn validate(model: &KerasModel, file: &str) -> R<()> {
         ));
     }
     for r in &model.inputs {
-        check(r, "the model's input list")?;
+        check(r, &|| "the model's input list".to_string())?;
         if !matches!(
             model.layers[index[r.layer.as_str()]].kind,
             NodeKind::Input(_)
         ) {
             return Err(err(format!(
                 "the model's input list names `{}`, which is not an InputLayer",
-                r.layer
+                clip(&r.layer)
             )));
         }
     }
     for r in &model.outputs {
-        check(r, "the model's output list")?;
+        check(r, &|| "the model's output list".to_string())?;
     }
     Ok(())
 }
@@ -213,10 +222,19 @@ pub(crate) fn topo_order(model: &KerasModel) -> Result<Vec<usize>, String> {
         p
     };
     let cycle = find_cycle(&deps, &placed);
-    let names: Vec<String> = cycle
+    let mut names: Vec<String> = cycle
         .iter()
-        .map(|&i| format!("`{}`", model.layers[i].name))
+        .map(|&i| format!("`{}`", clip(&model.layers[i].name)))
         .collect();
+    // A cycle can run through every layer: show its start and its end.
+    const SHOWN: usize = 8;
+    if names.len() > 2 * SHOWN {
+        let left_out = names.len() - 2 * SHOWN;
+        names.splice(
+            SHOWN..names.len() - SHOWN,
+            [format!("... ({left_out} more layers) ...")],
+        );
+    }
     let chain = format!(
         "{} uses the output of {}",
         names[0],

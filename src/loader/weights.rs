@@ -22,11 +22,21 @@
 //! (sorted numerically), then those of its sub-objects, recursively, in Keras' walk order.
 //! Everything is converted to f32 (f16 and f64 by HDF5, bfloat16 by hand: Keras stores it as
 //! 2-byte opaque values with an attribute `dtype="bfloat16"`).
+//!
+//! Reading happens in two passes. The first walks the groups and reads only metadata: every
+//! dataset's shape, type, layout and stored size. All of it is checked before any data is
+//! read: each dataset against its layer's config where the config fixes the shape (Dense),
+//! the stored bytes against the declared ones, and the total number of values against the
+//! parameter limit. The second pass reads the data into buffers allocated fallibly. Results
+//! go to a [`Sink`], so the same walk runs in this process or in the isolated reader of
+//! `super::isolate`, which reports the HDF5 path being read ([`Sink::at`]) for crash messages.
 
 use super::error::LoadError;
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind, Weight};
+use crate::text::clip;
 use hdf5::{Dataset, Group, IndexType, IterationOrder, LinkType, LocationType};
 use ndarray::{ArrayD, IxDyn};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -37,16 +47,63 @@ type R<T> = Result<T, LoadError>;
 const MAX_GROUP_VISITS: usize = 200_000;
 /// Deepest sub-object nesting inside one layer's group.
 const MAX_SUB_DEPTH: usize = 32;
-/// Most f32 bytes all weights together may decode to.
-const MAX_TOTAL_F32_BYTES: u64 = 8 << 30;
 /// Largest compression ratio accepted for a filtered (compressed) dataset.
 const MAX_COMPRESSION_RATIO: u64 = 1100;
+/// Longest weight path kept (paths are for messages).
+const MAX_PATH_CHARS: usize = 1000;
+
+/// Where the walk's results go.
+pub(crate) trait Sink {
+    /// The HDF5 object about to be read (named if the HDF5 library crashes on it).
+    fn at(&mut self, path: &str);
+    /// One variable of the layer numbered `layer` (see [`layer_ids`]).
+    fn weight(&mut self, layer: usize, w: Weight) -> R<()>;
+}
+
+/// A [`Sink`] that keeps the weights in memory, by layer number.
+#[derive(Default)]
+pub(crate) struct Collect {
+    pub weights: Vec<(usize, Weight)>,
+}
+
+impl Sink for Collect {
+    fn at(&mut self, _path: &str) {}
+    fn weight(&mut self, layer: usize, w: Weight) -> R<()> {
+        self.weights.push((layer, w));
+        Ok(())
+    }
+}
+
+/// How a planned dataset's values are read.
+enum ReadKind {
+    /// Converted to f32 by HDF5.
+    F32,
+    /// bfloat16 stored as 16-bit integers.
+    Bf16Int,
+    /// bfloat16 stored as 2-byte opaque values, contiguous at this file offset.
+    Bf16Opaque(u64),
+}
+
+/// A dataset found by the first pass, to be read by the second.
+struct Planned {
+    layer: usize,
+    /// In the layer's own `vars` (not a sub-object's).
+    own: bool,
+    path: String,
+    ds: Dataset,
+    shape: Vec<usize>,
+    n: u64,
+    kind: ReadKind,
+}
 
 struct St<'a> {
     file: &'a str,
     h5_path: &'a Path,
     visits: usize,
-    f32_bytes: u64,
+    max_params: u64,
+    declared: u64,
+    plan: Vec<Planned>,
+    sink: &'a mut dyn Sink,
 }
 
 impl St<'_> {
@@ -56,10 +113,14 @@ impl St<'_> {
             path: if path.is_empty() {
                 "/".to_string()
             } else {
-                path.to_string()
+                clip(path).into_owned()
             },
             message: message.into(),
         }
+    }
+
+    fn at(&mut self, path: &str) {
+        self.sink.at(if path.is_empty() { "/" } else { path });
     }
 }
 
@@ -71,18 +132,97 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Fill the `weights` of every layer of `model` (recursively) from the HDF5 file at `h5_path`.
-pub(crate) fn attach(model: &mut KerasModel, h5_path: &Path, file: &str) -> R<()> {
+/// The number of entries of `model` and of the models nested in it, recursively.
+pub(crate) fn count_layers(model: &KerasModel) -> usize {
+    model
+        .layers
+        .iter()
+        .map(|l| match &l.kind {
+            NodeKind::Model(inner) => 1 + count_layers(inner),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The numbers of `model.layers`, given the number of the model's first layer: layers are
+/// numbered in pre-order (a nested model, then its own layers, then the next layer).
+pub(crate) fn layer_ids(model: &KerasModel, base: usize) -> Vec<usize> {
+    let mut next = base;
+    model
+        .layers
+        .iter()
+        .map(|l| {
+            let id = next;
+            next += 1 + match &l.kind {
+                NodeKind::Model(inner) => count_layers(inner),
+                _ => 0,
+            };
+            id
+        })
+        .collect()
+}
+
+/// Give each layer of `model` (recursively) the weights numbered for it; `weights` is sorted
+/// by layer number, in reading order within a layer.
+pub(crate) fn apply(model: &mut KerasModel, weights: Vec<(usize, Weight)>) {
+    let mut by_layer: HashMap<usize, Vec<Weight>> = HashMap::new();
+    for (id, w) in weights {
+        by_layer.entry(id).or_default().push(w);
+    }
+    fn walk(model: &mut KerasModel, next: &mut usize, by_layer: &mut HashMap<usize, Vec<Weight>>) {
+        for layer in &mut model.layers {
+            let id = *next;
+            *next += 1;
+            if let Some(w) = by_layer.remove(&id) {
+                layer.weights = w;
+            }
+            if let NodeKind::Model(inner) = &mut layer.kind {
+                walk(inner, next, by_layer);
+            }
+        }
+    }
+    let mut next = 0;
+    walk(model, &mut next, &mut by_layer);
+}
+
+/// Read the weights of every layer of `model` (recursively) from the HDF5 file at `h5_path`
+/// into `sink`, checking everything declared before reading any data.
+pub(crate) fn read_all(
+    model: &KerasModel,
+    h5_path: &Path,
+    file: &str,
+    max_params: u64,
+    sink: &mut dyn Sink,
+) -> R<()> {
     let mut st = St {
         file,
         h5_path,
         visits: 0,
-        f32_bytes: 0,
+        max_params,
+        declared: 0,
+        plan: Vec::new(),
+        sink,
     };
-    let h5 = hdf5::File::open(h5_path)
+    st.at("");
+    // The core driver reads the file into memory when it opens it. The sec2 driver cannot
+    // open the unnamed file: it insists on resolving `/proc/self/fd/N` to a real path.
+    let h5 = hdf5::File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .open(h5_path)
         .map_err(|e| st.err("", format!("not a readable HDF5 file ({e})")))?;
     let root: &Group = &h5;
-    attach_model(model, root, "", &mut st)
+    attach_model(model, root, "", 0, &mut st)?;
+    for p in std::mem::take(&mut st.plan) {
+        let value = read_planned(&p, &mut st)?;
+        st.sink.weight(
+            p.layer,
+            Weight {
+                path: p.path,
+                value,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 enum Member {
@@ -99,6 +239,7 @@ fn members(g: &Group, gpath: &str, st: &mut St) -> R<BTreeMap<String, Member>> {
             format!("the file has more than {MAX_GROUP_VISITS} groups to visit; refusing it"),
         ));
     }
+    st.at(gpath);
     let links = g
         .links(IndexType::Name, IterationOrder::Increasing)
         .map_err(|e| st.err(gpath, format!("cannot list the group ({e})")))?;
@@ -112,6 +253,7 @@ fn members(g: &Group, gpath: &str, st: &mut St) -> R<BTreeMap<String, Member>> {
             };
             return Err(st.err(&path, format!("is {kind}; Keras never writes links")));
         }
+        st.at(&path);
         let member = match g.loc_type_by_name(&name) {
             Ok(LocationType::Group) => Member::Group(
                 g.group(&name)
@@ -141,7 +283,8 @@ fn subgroup(m: &BTreeMap<String, Member>, name: &str, gpath: &str, st: &St) -> R
 }
 
 /// The `name` attribute Keras stores on a `vars` group, if any.
-fn name_attr(vars: &Group, vpath: &str, st: &St) -> R<Option<String>> {
+fn name_attr(vars: &Group, vpath: &str, st: &mut St) -> R<Option<String>> {
+    st.at(vpath);
     let names = vars
         .attr_names()
         .map_err(|e| st.err(vpath, format!("cannot list attributes ({e})")))?;
@@ -289,8 +432,16 @@ fn in_model_layers(layer: &LayerNode, sequential: bool) -> bool {
     }
 }
 
-/// Attach weights to `model`'s layers; `mgroup` is the model's own group (`mpath` its path).
-fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St) -> R<()> {
+/// Plan the weights of `model`'s layers; `mgroup` is the model's own group (`mpath` its
+/// path) and `base` the number of its first layer.
+fn attach_model(
+    model: &KerasModel,
+    mgroup: &Group,
+    mpath: &str,
+    base: usize,
+    st: &mut St,
+) -> R<()> {
+    let ids = layer_ids(model, base);
     let mmembers = members(mgroup, mpath, st)?;
     // Files written with per-layer `name` metadata have a group for every layer.
     let strict = match subgroup(&mmembers, "vars", mpath, st)? {
@@ -318,7 +469,7 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
     let mut used = HashMap::new();
     let mut consumed: HashSet<String> = HashSet::new();
     let mut pending: Vec<usize> = Vec::new();
-    for (i, layer) in model.layers.iter_mut().enumerate() {
+    for (i, layer) in model.layers.iter().enumerate() {
         if !in_model_layers(layer, sequential) {
             continue;
         }
@@ -334,16 +485,18 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
                 return Err(st.err(
                     &gpath,
                     format!(
-                        "this group holds the weights of layer `{saved}` (its vars/name \
+                        "this group holds the weights of layer `{}` (its vars/name \
                          attribute), but by Keras' naming rule it belongs to the config's layer \
                          `{}` ({}); the weights file does not match config.json",
-                        layer.name, layer.class_name
+                        clip(saved),
+                        clip(&layer.name),
+                        clip(&layer.class_name)
                     ),
                 ));
             }
         }
         consumed.insert(child);
-        fill_layer(layer, g, &gpath, st)?;
+        fill_layer(layer, ids[i], g, &gpath, st)?;
     }
     // Layers whose group is not where the naming rule puts it: accept a group that names them.
     if !pending.is_empty() {
@@ -357,22 +510,22 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
             }
         }
         for i in pending {
-            let layer = &mut model.layers[i];
+            let layer = &model.layers[i];
             if let Some(child) = by_name.get(&layer.name) {
                 if consumed.insert(child.clone()) {
-                    fill_layer(layer, &groups[child], &join(&lpath, child), st)?;
+                    fill_layer(layer, ids[i], &groups[child], &join(&lpath, child), st)?;
                     continue;
                 }
             }
             if strict && layer.module.starts_with("keras") {
                 let expected = rule_name_of(model, i);
-                let layer = &model.layers[i];
                 return Err(st.err(
                     &join(&lpath, &expected),
                     format!(
                         "missing: no weight group for layer `{}` ({}); this file records a \
                          group for every layer, so the weights file does not match config.json",
-                        layer.name, layer.class_name
+                        clip(&layer.name),
+                        clip(&layer.class_name)
                     ),
                 ));
             }
@@ -382,14 +535,14 @@ fn attach_model(model: &mut KerasModel, mgroup: &Group, mpath: &str, st: &mut St
         if !consumed.contains(child) {
             let gpath = join(&lpath, child);
             let who = match vars_name(g, &gpath, st)? {
-                Some(n) => format!("saved for layer `{n}`"),
+                Some(n) => format!("saved for layer `{}`", clip(&n)),
                 None => "with no name attribute".to_string(),
             };
             return Err(st.err(
                 &gpath,
                 format!(
                     "this weight group ({who}) matches no layer of model `{}` in config.json",
-                    model.name
+                    clip(&model.name)
                 ),
             ));
         }
@@ -419,46 +572,38 @@ fn vars_name(g: &Group, gpath: &str, st: &mut St) -> R<Option<String>> {
     }
 }
 
-fn fill_layer(layer: &mut LayerNode, g: &Group, gpath: &str, st: &mut St) -> R<()> {
-    match &mut layer.kind {
+fn fill_layer(layer: &LayerNode, id: usize, g: &Group, gpath: &str, st: &mut St) -> R<()> {
+    let first = st.plan.len();
+    match &layer.kind {
         NodeKind::Model(inner) => {
             let m = members(g, gpath, st)?;
-            layer.weights = match subgroup(&m, "vars", gpath, st)? {
-                Some(v) => read_vars(&v, &join(gpath, "vars"), st)?,
-                None => Vec::new(),
-            };
-            attach_model(inner, g, gpath, st)
+            if let Some(v) = subgroup(&m, "vars", gpath, st)? {
+                plan_vars(&v, &join(gpath, "vars"), id, true, st)?;
+            }
+            attach_model(inner, g, gpath, id + 1, st)
         }
         _ => {
-            let mut out = Vec::new();
-            collect_object(g, gpath, 0, &mut out, st)?;
-            layer.weights = out;
-            Ok(())
+            collect_object(g, gpath, 0, id, st)?;
+            check_config(layer, first, st)
         }
     }
 }
 
 /// An object's own `vars`, then its sub-objects' (recursively), in Keras' walk order.
-fn collect_object(
-    g: &Group,
-    gpath: &str,
-    depth: usize,
-    out: &mut Vec<Weight>,
-    st: &mut St,
-) -> R<()> {
+fn collect_object(g: &Group, gpath: &str, depth: usize, id: usize, st: &mut St) -> R<()> {
     if depth > MAX_SUB_DEPTH {
         return Err(st.err(gpath, "sub-groups nest too deeply"));
     }
     let m = members(g, gpath, st)?;
     if let Some(v) = subgroup(&m, "vars", gpath, st)? {
-        out.extend(read_vars(&v, &join(gpath, "vars"), st)?);
+        plan_vars(&v, &join(gpath, "vars"), id, depth == 0, st)?;
     }
     let mut children: Vec<(&String, &Member)> = m.iter().filter(|(n, _)| *n != "vars").collect();
     children.sort_by_key(|(n, _)| name_key(n));
     for (name, member) in children {
         let path = join(gpath, name);
         match member {
-            Member::Group(sub) => collect_object(sub, &path, depth + 1, out, st)?,
+            Member::Group(sub) => collect_object(sub, &path, depth + 1, id, st)?,
             Member::Dataset(_) => {
                 return Err(st.err(&path, "is a dataset outside a `vars` group"));
             }
@@ -484,7 +629,8 @@ pub(crate) fn sorted_var_names(names: &[String]) -> Result<Vec<(usize, String)>,
     for n in names {
         let Some(i) = var_index(n) else {
             return Err(format!(
-                "`{n}` is not a variable index (Keras names variables 0, 1, 2, ...)"
+                "`{}` is not a variable index (Keras names variables 0, 1, 2, ...)",
+                clip(n)
             ));
         };
         v.push((i, n.clone()));
@@ -492,38 +638,35 @@ pub(crate) fn sorted_var_names(names: &[String]) -> Result<Vec<(usize, String)>,
     v.sort();
     for (k, (i, _)) in v.iter().enumerate() {
         if *i != k {
+            let numbers: Vec<String> = v.iter().map(|(i, _)| i.to_string()).collect();
             return Err(format!(
                 "variables are numbered {}: variable {k} is missing",
-                v.iter()
-                    .map(|(i, _)| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::text::list(&numbers)
             ));
         }
     }
     Ok(v)
 }
 
-fn read_vars(vars: &Group, vpath: &str, st: &mut St) -> R<Vec<Weight>> {
+fn plan_vars(vars: &Group, vpath: &str, id: usize, own: bool, st: &mut St) -> R<()> {
     let m = members(vars, vpath, st)?;
     let names: Vec<String> = m.keys().cloned().collect();
     let order = sorted_var_names(&names).map_err(|e| st.err(vpath, e))?;
-    let mut out = Vec::with_capacity(order.len());
     for (_, name) in order {
         let path = join(vpath, &name);
-        let Member::Dataset(ds) = &m[&name] else {
+        let Some(Member::Dataset(ds)) = m.get(&name) else {
             return Err(st.err(
                 &path,
                 "is a group where Keras writes a variable (a dataset)",
             ));
         };
-        let value = read_dataset(ds, &path, st)?;
-        out.push(Weight { path, value });
+        plan_dataset(ds, path, id, own, st)?;
     }
-    Ok(out)
+    Ok(())
 }
 
-fn is_bfloat16(ds: &Dataset) -> bool {
+fn is_bfloat16(ds: &Dataset, path: &str, st: &mut St) -> bool {
+    st.at(path);
     let Ok(names) = ds.attr_names() else {
         return false;
     };
@@ -540,22 +683,24 @@ pub(crate) fn bf16_to_f32(bits: u16) -> f32 {
     f32::from_bits(u32::from(bits) << 16)
 }
 
-fn read_dataset(ds: &Dataset, path: &str, st: &mut St) -> R<ArrayD<f32>> {
+/// First pass over one dataset: everything but its data, checked.
+fn plan_dataset(ds: &Dataset, path: String, id: usize, own: bool, st: &mut St) -> R<()> {
     use hdf5::dataset::Layout;
+    st.at(&path);
     let layout = ds.layout();
     if !matches!(
         layout,
         Layout::Contiguous | Layout::Compact | Layout::Chunked
     ) {
         return Err(st.err(
-            path,
+            &path,
             "is a virtual dataset (its data lives in other files); Keras never writes those",
         ));
     }
     if let Ok(dcpl) = ds.dcpl() {
         if !dcpl.external().is_empty() {
             return Err(st.err(
-                path,
+                &path,
                 "stores its data in external files; Keras never writes those",
             ));
         }
@@ -564,11 +709,22 @@ fn read_dataset(ds: &Dataset, path: &str, st: &mut St) -> R<ArrayD<f32>> {
     let n = shape
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .filter(|&n| n <= usize::MAX as u64 / 8)
-        .ok_or_else(|| st.err(path, format!("declares an impossible shape {shape:?}")))?;
+        .ok_or_else(|| st.err(&path, format!("declares an impossible shape {shape:?}")))?;
+    st.declared = st.declared.saturating_add(n);
+    if st.declared > st.max_params {
+        return Err(st.err(
+            &path,
+            format!(
+                "declares shape {shape:?} ({n} values), which brings the model to more than \
+                 {} parameters, the limit (set KERAS2OV_MAX_PARAMS to allow more); no data was \
+                 read",
+                st.max_params
+            ),
+        ));
+    }
     let dtype = ds
         .dtype()
-        .map_err(|e| st.err(path, format!("cannot read its datatype ({e})")))?;
+        .map_err(|e| st.err(&path, format!("cannot read its datatype ({e})")))?;
     let elem = dtype.size() as u64;
     let declared = n.saturating_mul(elem);
     if n > 0 {
@@ -581,7 +737,7 @@ fn read_dataset(ds: &Dataset, path: &str, st: &mut St) -> R<ArrayD<f32>> {
         };
         if !ok {
             return Err(st.err(
-                path,
+                &path,
                 format!(
                     "declares shape {shape:?} ({declared} bytes) but stores only {stored} \
                      bytes; the file is damaged"
@@ -589,60 +745,151 @@ fn read_dataset(ds: &Dataset, path: &str, st: &mut St) -> R<ArrayD<f32>> {
             ));
         }
     }
-    st.f32_bytes = st.f32_bytes.saturating_add(n.saturating_mul(4));
-    if st.f32_bytes > MAX_TOTAL_F32_BYTES {
-        return Err(st.err(
-            path,
-            format!("the weights decode to more than {MAX_TOTAL_F32_BYTES} bytes; refusing"),
-        ));
-    }
-    let data: Vec<f32> = if n == 0 {
-        Vec::new()
-    } else if is_bfloat16(ds) {
+    let kind = if n == 0 {
+        ReadKind::F32
+    } else if is_bfloat16(ds, &path, st) {
         if elem != 2 {
             return Err(st.err(
-                path,
+                &path,
                 format!("is marked dtype=bfloat16 but its elements are {elem} bytes, not 2"),
             ));
         }
-        let bits: Vec<u16> = if dtype.is::<u16>() || dtype.is::<i16>() {
-            ds.read_raw::<u16>()
-                .map_err(|e| st.err(path, format!("cannot read bfloat16 data ({e})")))?
+        if dtype.is::<u16>() || dtype.is::<i16>() {
+            ReadKind::Bf16Int
         } else {
-            read_opaque_u16(ds, n, path, st)?
-        };
-        bits.into_iter().map(bf16_to_f32).collect()
+            match ds.offset() {
+                Some(offset) => ReadKind::Bf16Opaque(offset),
+                None => {
+                    return Err(st.err(
+                        &path,
+                        "is a bfloat16 dataset stored chunked or compact; keras2ov reads \
+                         bfloat16 only from contiguous datasets (as Keras writes them)",
+                    ))
+                }
+            }
+        }
     } else if dtype.conv_to::<f32>().is_some() {
-        ds.read_raw::<f32>()
-            .map_err(|e| st.err(path, format!("cannot read the data as f32 ({e})")))?
+        ReadKind::F32
     } else {
         let what = dtype
             .to_descriptor()
             .map(|d| d.to_string())
             .unwrap_or_else(|_| format!("a non-numeric {elem}-byte type"));
         return Err(st.err(
-            path,
-            format!("has datatype {what}, which cannot be converted to float32"),
+            &path,
+            format!(
+                "has datatype {}, which cannot be converted to float32",
+                clip(&what)
+            ),
         ));
     };
-    if data.len() as u64 != n {
-        return Err(st.err(path, "returned fewer values than its shape declares"));
+    st.plan.push(Planned {
+        layer: id,
+        own,
+        path: clip_path(path),
+        ds: ds.clone(),
+        shape,
+        n,
+        kind,
+    });
+    Ok(())
+}
+
+fn clip_path(path: String) -> String {
+    if path.len() <= MAX_PATH_CHARS {
+        path
+    } else {
+        crate::text::clip_to(&path, MAX_PATH_CHARS).into_owned()
     }
-    ArrayD::from_shape_vec(IxDyn(&shape), data)
-        .map_err(|e| st.err(path, format!("cannot shape the data ({e})")))
+}
+
+/// What a layer's config says about the shapes of its own weights, checked before reading
+/// them. Only Dense is checked here (its `units` fix the kernel's last axis and the bias);
+/// lowering checks every supported layer in full, with the input shapes known.
+fn check_config(layer: &LayerNode, first: usize, st: &St) -> R<()> {
+    if layer.class_name != "Dense" || !layer.module.starts_with("keras") {
+        return Ok(());
+    }
+    let cfg = &layer.config;
+    if cfg.get("lora_rank").is_some_and(|v| !v.is_null()) {
+        return Ok(()); // refused by lowering, with its own message
+    }
+    let Some(units) = cfg.get("units").and_then(Value::as_u64) else {
+        return Ok(()); // lowering reports the bad config
+    };
+    let use_bias = cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
+    let planned: Vec<&Planned> = st.plan[first..].iter().filter(|p| p.own).collect();
+    let wrong = |p: &&Planned, implied: String| {
+        st.err(
+            &p.path,
+            format!(
+                "declares shape {:?}, but the config of Dense layer `{}` (units {units}) implies \
+                 {implied}; no data was read",
+                p.shape,
+                clip(&layer.name)
+            ),
+        )
+    };
+    if let Some(k) = planned.first() {
+        if k.shape.len() != 2 || k.shape[1] as u64 != units {
+            return Err(wrong(k, format!("a kernel of shape [input size, {units}]")));
+        }
+    }
+    if let Some(b) = planned.get(1).filter(|_| use_bias) {
+        if b.shape.len() != 1 || b.shape[0] as u64 != units {
+            return Err(wrong(b, format!("a bias of shape [{units}]")));
+        }
+    }
+    Ok(())
+}
+
+/// An empty vector for `n` values, or an error if memory runs out.
+fn try_vec<T: Clone + Default>(n: u64, path: &str, st: &St) -> R<Vec<T>> {
+    let oom = || st.err(path, format!("not enough memory to read its {n} values"));
+    let n = usize::try_from(n).map_err(|_| oom())?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| oom())?;
+    v.resize(n, T::default());
+    Ok(v)
+}
+
+/// Second pass: read one planned dataset.
+fn read_planned(p: &Planned, st: &mut St) -> R<ArrayD<f32>> {
+    st.at(&p.path);
+    let data: Vec<f32> = if p.n == 0 {
+        Vec::new()
+    } else {
+        match p.kind {
+            ReadKind::F32 => {
+                let mut v = try_vec::<f32>(p.n, &p.path, st)?;
+                p.ds.read_into_raw(&mut v)
+                    .map_err(|e| st.err(&p.path, format!("cannot read the data as f32 ({e})")))?;
+                v
+            }
+            ReadKind::Bf16Int => {
+                let mut v = try_vec::<u16>(p.n, &p.path, st)?;
+                p.ds.read_into_raw(&mut v)
+                    .map_err(|e| st.err(&p.path, format!("cannot read bfloat16 data ({e})")))?;
+                v.into_iter().map(bf16_to_f32).collect()
+            }
+            ReadKind::Bf16Opaque(offset) => read_opaque_u16(offset, p, st)?
+                .into_iter()
+                .map(bf16_to_f32)
+                .collect(),
+        }
+    };
+    if data.len() as u64 != p.n {
+        return Err(st.err(&p.path, "returned fewer values than its shape declares"));
+    }
+    ArrayD::from_shape_vec(IxDyn(&p.shape), data)
+        .map_err(|e| st.err(&p.path, format!("cannot shape the data ({e})")))
 }
 
 /// h5py writes ml_dtypes' bfloat16 as an HDF5 *opaque* 2-byte type, which HDF5 cannot convert:
 /// read the raw little-endian bytes of the (contiguous, unfiltered) dataset from the file.
-fn read_opaque_u16(ds: &Dataset, n: u64, path: &str, st: &St) -> R<Vec<u16>> {
-    let Some(offset) = ds.offset() else {
-        return Err(st.err(
-            path,
-            "is a bfloat16 dataset stored chunked or compact; keras2ov reads bfloat16 only \
-             from contiguous datasets (as Keras writes them)",
-        ));
-    };
-    let bytes = n * 2;
+fn read_opaque_u16(offset: u64, p: &Planned, st: &St) -> R<Vec<u16>> {
+    let path = p.path.as_str();
+    let bytes = p.n.saturating_mul(2);
     let io = |e: std::io::Error| st.err(path, format!("cannot read the raw bfloat16 bytes ({e})"));
     let mut f = std::fs::File::open(st.h5_path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
@@ -650,7 +897,7 @@ fn read_opaque_u16(ds: &Dataset, n: u64, path: &str, st: &St) -> R<Vec<u16>> {
         return Err(st.err(path, "its data lies beyond the end of the file"));
     }
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
-    let mut raw = vec![0u8; bytes as usize];
+    let mut raw = try_vec::<u8>(bytes, path, st)?;
     f.read_exact(&mut raw).map_err(io)?;
     Ok(raw
         .chunks_exact(2)

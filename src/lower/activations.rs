@@ -146,7 +146,11 @@ fn celu(g: &mut OpGraph, x: ValueId) -> GResult<ValueId> {
 /// x1 * sigmoid(x2), the halves of the last axis
 fn glu(g: &mut OpGraph, x: ValueId) -> GResult<ValueId> {
     let last = last_axis(g, x);
-    let n = g.shape(x)[last]
+    let n = g
+        .shape(x)
+        .get(last)
+        .copied()
+        .flatten()
         .filter(|n| n % 2 == 0)
         .ok_or_else(|| g.error("glu needs an even, known last dimension"))?;
     let a = g.slice(x, last, 0, n / 2, 1)?;

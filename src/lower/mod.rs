@@ -22,6 +22,7 @@ pub use registry::{supported_layers, supported_ops};
 
 use crate::layer_graph::{KerasModel, NodeKind, TensorRef};
 use crate::opgraph::{shape_fmt, DType, GraphError, OpGraph, Origin, ValueId};
+use crate::text::{clip, clip_to};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -30,7 +31,7 @@ use thiserror::Error;
 pub enum LowerError {
     #[error("{}", unsupported_message(.0))]
     Unsupported(Vec<Unsupported>),
-    #[error("layer '{layer}' ({class}): {msg}")]
+    #[error("layer '{}' ({}): {}", clip(.layer), clip(.class), clip_to(.msg, 1000))]
     Layer {
         layer: String,
         class: String,
@@ -51,17 +52,25 @@ pub struct Unsupported {
     pub reason: String,
 }
 
+/// Offenders listed one per line before the rest are counted.
+const LISTED: usize = 100;
+
 fn unsupported_message(items: &[Unsupported]) -> String {
-    let lines: Vec<String> = items
+    let mut lines: Vec<String> = items
         .iter()
+        .take(LISTED)
         .map(|u| {
             let reg = match &u.registered_name {
-                Some(r) if r != &u.class_name => format!(", registered as '{r}'"),
+                Some(r) if r != &u.class_name => format!(", registered as '{}'", clip(r)),
                 _ => String::new(),
             };
-            format!("  - '{}' ({}{reg}): {}", u.path, u.class_name, u.reason)
+            let (path, class) = (clip(&u.path), clip(&u.class_name));
+            format!("  - '{path}' ({class}{reg}): {}", clip(&u.reason))
         })
         .collect();
+    if items.len() > LISTED {
+        lines.push(format!("  ... and {} more", items.len() - LISTED));
+    }
     format!(
         "unsupported: the model uses {} layer(s)/op(s) keras2ov cannot convert:\n{}",
         items.len(),
@@ -132,8 +141,9 @@ pub fn input_dtype(name: &str, dtype: &str) -> LResult<DType> {
         "bool" => DType::Bool,
         other => {
             return Err(LowerError::Model(format!(
-                "input '{name}' has dtype {other}: keras2ov supports float, int32, int64 and \
-                 bool inputs"
+                "input '{}' has dtype {}: keras2ov supports float, int32, int64 and bool inputs",
+                clip(name),
+                clip(other)
             )))
         }
     })
@@ -155,7 +165,8 @@ fn input_shape(
             .all(|(k, &d)| k.is_none_or(|k| k == d));
     if !fits {
         return Err(LowerError::Model(format!(
-            "input '{name}' has shape {} in the model: a per-sample shape {dims:?} does not fit it",
+            "input '{}' has shape {} in the model: a per-sample shape {dims:?} does not fit it",
+            clip(name),
             shape_fmt(keras)
         )));
     }
@@ -182,8 +193,9 @@ pub fn lower_traced(
     {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         return Err(LowerError::Model(format!(
-            "a shape is given for input '{n}', but the model's inputs are {}",
-            names.join(", ")
+            "a shape is given for input '{}', but the model's inputs are {}",
+            clip(n),
+            clip(&names.join(", "))
         )));
     }
     for spec in specs {
@@ -240,7 +252,7 @@ pub(super) fn lower_model(
     if inputs.len() != model.inputs.len() {
         return Err(LowerError::Model(format!(
             "model '{}' expects {} inputs, called with {}",
-            model.name,
+            clip(&model.name),
             model.inputs.len(),
             inputs.len()
         )));
@@ -255,7 +267,8 @@ pub(super) fn lower_model(
             if !env.keys().any(|(l, _)| l == &layer.name) {
                 return Err(LowerError::Model(format!(
                     "input layer '{}' of model '{}' is not among its inputs",
-                    layer.name, model.name
+                    clip(&layer.name),
+                    clip(&model.name)
                 )));
             }
             continue;
@@ -269,7 +282,9 @@ pub(super) fn lower_model(
                         class: layer.class_name.clone(),
                         msg: format!(
                             "input tensor {}[{}][{}] is not available",
-                            r.layer, r.node_index, r.tensor_index
+                            clip(&r.layer),
+                            r.node_index,
+                            r.tensor_index
                         ),
                     })
             };
@@ -303,7 +318,10 @@ pub(super) fn lower_model(
                 .ok_or_else(|| {
                     LowerError::Model(format!(
                         "output {}[{}][{}] of model '{}' is never computed",
-                        r.layer, r.node_index, r.tensor_index, model.name
+                        clip(&r.layer),
+                        r.node_index,
+                        r.tensor_index,
+                        clip(&model.name)
                     ))
                 })
         })

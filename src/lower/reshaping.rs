@@ -16,6 +16,9 @@ pub fn flatten(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         x = g.transpose(x, perm)?;
     }
     let shape = g.shape(x).clone();
+    if shape.is_empty() {
+        return Err(lc.error("Flatten needs an input with a batch axis"));
+    }
     let rest: Option<usize> = shape[1..].iter().copied().product();
     let target = match (shape[0], rest) {
         (b, Some(n)) => vec![b, Some(n)],

@@ -33,7 +33,8 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}' ({})", self.path, self.class)
+        let clip = crate::text::clip;
+        write!(f, "'{}' ({})", clip(&self.path), clip(&self.class))
     }
 }
 

@@ -4,6 +4,7 @@
 //! A row is every model input's per-sample elements, flattened (row major) and concatenated in
 //! the model's input order.
 
+use crate::text::{clip, list};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::ArrayD;
 use std::fs::File;
@@ -119,9 +120,9 @@ impl DataSet {
                             anyhow!(
                                 "{}: no array named '{}' (the model's inputs are {}; the file has {})",
                                 path.display(),
-                                s.name,
+                                clip(&s.name),
                                 names(inputs),
-                                all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                                list(&all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
                             )
                         })?;
                         ordered.push(all.swap_remove(k));
@@ -143,8 +144,9 @@ impl DataSet {
                 for (s, (name, a)) in inputs.iter().zip(&arrays) {
                     if a.ndim() != s.shape.len() + 1 || a.shape()[1..] != s.shape[..] {
                         bail!(
-                            "{}: array '{name}' has shape {:?}; the model expects [N, {}]",
+                            "{}: array '{}' has shape {:?}; the model expects [N, {}]",
                             path.display(),
+                            clip(name),
                             a.shape(),
                             s.shape
                                 .iter()
@@ -157,8 +159,10 @@ impl DataSet {
                     if let Some((n0, name0)) = n_rows {
                         if n0 != n {
                             bail!(
-                                "{}: arrays '{name0}' and '{name}' have different numbers of rows ({n0} and {n})",
-                                path.display()
+                                "{}: arrays '{}' and '{}' have different numbers of rows ({n0} and {n})",
+                                path.display(),
+                                clip(name0),
+                                clip(name)
                             );
                         }
                     }
@@ -343,11 +347,7 @@ impl DataSet {
 }
 
 fn names(inputs: &[InputSpec]) -> String {
-    inputs
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    list(&inputs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
 }
 
 fn signature(inputs: &[InputSpec]) -> String {

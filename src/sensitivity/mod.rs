@@ -517,6 +517,7 @@ pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
         wrt: plan.wrt.clone(),
         of: plan.of.clone(),
         mode: opts.mode,
+        ..Default::default()
     };
     let dgraph = pipeline::with_derivatives(&graph, &d)
         .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;

@@ -6,7 +6,7 @@
 //! `relu6` where `0 < x < 6`, clip splits it at ties, as in JAX).
 
 use super::unary::erf;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, F32};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, F32, Series, Taylor};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{
     BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, Tensor, UnaryOp, ValueId,
@@ -198,6 +198,11 @@ impl Primitive for Activation {
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
+        let f = *self;
+        cx.through(y, tin, |g, ins| f.decompose(g, ins[0]))
+    }
+
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
         let f = *self;
         cx.through(y, tin, |g, ins| f.decompose(g, ins[0]))
     }

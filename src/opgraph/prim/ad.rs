@@ -9,16 +9,16 @@
 //! cotangent axis first.
 
 use super::Primitive;
-use crate::opgraph::{GResult, OpGraph, ReduceOp, Tensor, ValueId};
-use std::collections::HashMap;
+use crate::opgraph::{GResult, OpGraph, Prim, ReduceOp, Tensor, ValueId};
 
 /// A tangent, or `None` for a symbolic zero.
 pub type Tan = Option<ValueId>;
 
-/// Where JVP rules build tangents: the graph and the length `T` of the tangent axis.
+/// Where JVP rules build tangents. The length of the tangent axis is each tangent's own
+/// leading dimension (so the same rules serve Taylor coefficients, whose top order may be
+/// summed over the directions).
 pub struct Jvp<'g> {
     pub g: &'g mut OpGraph,
-    pub t_len: usize,
 }
 
 impl Jvp<'_> {
@@ -97,29 +97,78 @@ impl Jvp<'_> {
         build: impl FnOnce(&mut OpGraph, &[ValueId]) -> GResult<ValueId>,
     ) -> GResult<Tan> {
         let ins = self.inputs(y);
-        let start = self.g.nodes.len();
-        let out = build(self.g, &ins)?;
-        let end = self.g.nodes.len();
-        let mut local: HashMap<ValueId, Tan> = HashMap::new();
-        let tangent_of = |local: &HashMap<ValueId, Tan>, v: ValueId| -> Tan {
-            if v >= start {
-                local.get(&v).copied().flatten()
-            } else {
-                ins.iter().position(|&i| i == v).and_then(|k| tin[k])
-            }
-        };
-        for id in start..end {
-            let node = self.g.node(id).clone();
-            let Some(p) = node.prim() else { continue };
-            let t: Vec<Tan> = node.inputs.iter().map(|&i| tangent_of(&local, i)).collect();
+        through(self.g, &ins, tin, build, |g, p, id, t| {
             if t.iter().all(Option::is_none) {
-                continue;
+                return Ok(None);
             }
-            let tan = p.jvp(self, id, &t)?;
-            local.insert(id, tan);
-        }
-        Ok(tangent_of(&local, out))
+            p.jvp(&mut Jvp { g }, id, t)
+        })
     }
+}
+
+/// The forward walk every forward-mode pass shares: values `V` (a tangent, a Taylor series)
+/// from `seeds` through the nodes in `range`, in order, each primitive node's value made by
+/// `rule` from its inputs' values (other nodes get `V::default()`, a zero); `live` (when
+/// given) skips nodes no output needs. Returns the values of the nodes in `range`.
+pub fn walk<V: Clone + Default>(
+    g: &mut OpGraph,
+    seeds: &[(ValueId, V)],
+    range: std::ops::Range<ValueId>,
+    live: Option<&[bool]>,
+    mut rule: impl FnMut(&mut OpGraph, &Prim, ValueId, &[V]) -> GResult<V>,
+) -> GResult<Vec<V>> {
+    let start = range.start;
+    let mut local: Vec<V> = vec![V::default(); range.len()];
+    let seeded = |id: ValueId| seeds.iter().find(|(x, _)| *x == id).map(|(_, v)| v);
+    for (x, v) in seeds {
+        if range.contains(x) {
+            local[x - start] = v.clone();
+        }
+    }
+    for id in range {
+        if seeded(id).is_some() || live.is_some_and(|l| !l[id]) {
+            continue;
+        }
+        let node = g.node(id);
+        let Some(p) = node.prim().cloned() else {
+            continue; // inputs and constants: seeded or zero
+        };
+        let vin: Vec<V> = node
+            .inputs
+            .iter()
+            .map(|&i| match seeded(i) {
+                Some(v) => v.clone(),
+                None if i >= start => local[i - start].clone(),
+                None => V::default(),
+            })
+            .collect();
+        let origin = g.origin(id);
+        g.set_origin(origin);
+        local[id - start] = rule(g, &p, id, &vin)?;
+    }
+    Ok(local)
+}
+
+/// A composite primitive's value `V` through its decomposition: `build` makes the value from
+/// the composite's inputs `ins` out of other primitives, and `rule` is applied to each of
+/// them from the inputs' values `vin`.
+pub fn through<V: Clone + Default>(
+    g: &mut OpGraph,
+    ins: &[ValueId],
+    vin: &[V],
+    build: impl FnOnce(&mut OpGraph, &[ValueId]) -> GResult<ValueId>,
+    rule: impl FnMut(&mut OpGraph, &Prim, ValueId, &[V]) -> GResult<V>,
+) -> GResult<V> {
+    let start = g.nodes.len();
+    let out = build(g, ins)?;
+    let end = g.nodes.len();
+    let seeds: Vec<(ValueId, V)> = ins.iter().copied().zip(vin.iter().cloned()).collect();
+    let local = walk(g, &seeds, start..end, None, rule)?;
+    Ok(match seeds.iter().find(|(x, _)| *x == out) {
+        Some((_, v)) => v.clone(),
+        None if out >= start => local[out - start].clone(),
+        None => V::default(),
+    })
 }
 
 /// Where transpose rules build cotangents.

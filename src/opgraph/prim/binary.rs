@@ -3,7 +3,7 @@
 //! `jax/_src/lax/lax.py`; `Max`/`Min` use JAX's balanced rule (ties split the tangent).
 
 use super::values::zip2;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, Series, Taylor};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 
@@ -157,6 +157,39 @@ impl Primitive for BinaryOp {
                 let r = cx.mul(tb, wb)?;
                 cx.add(l, r)
             }
+        }
+    }
+
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
+        let ins = cx.inputs(y);
+        let (a, b) = (ins[0], ins[1]);
+        let (sa, sb) = (&tin[0], &tin[1]);
+        match self {
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Max | BinaryOp::Min => {
+                cx.each_order(&(*self).into(), y, tin)
+            }
+            BinaryOp::Mul => cx.product(y, (a, sa), (b, sb), |g, p, q| g.mul(p, q)),
+            BinaryOp::Div => cx.quotient(y, sa, (b, sb)),
+            // x^c for a constant exponent: c (c-1) ... (c-n+1) / n! x^(c-n); otherwise
+            // exp(b log a).
+            BinaryOp::Pow if sb.iter().all(Option::is_none) => {
+                let mut factors = Vec::new();
+                let mut k = cx.g.scalar(1.0);
+                for n in 0..cx.order {
+                    let c_minus_n = cx.g.binary_scalar(BinaryOp::Sub, b, n as f32)?;
+                    let step = cx.g.binary_scalar(BinaryOp::Div, c_minus_n, (n + 1) as f32)?;
+                    k = cx.g.mul(k, step)?;
+                    let e = cx.g.binary_scalar(BinaryOp::Sub, b, (n + 1) as f32)?;
+                    let p = cx.g.binary(BinaryOp::Pow, a, e)?;
+                    factors.push(Some(cx.g.mul(k, p)?));
+                }
+                cx.compose(y, &factors, sa)
+            }
+            BinaryOp::Pow => cx.through(y, tin, |g, ins| {
+                let l = g.unary(super::UnaryOp::Log, ins[0])?;
+                let m = g.mul(ins[1], l)?;
+                g.unary(super::UnaryOp::Exp, m)
+            }),
         }
     }
 

@@ -53,6 +53,8 @@ impl Primitive for BroadcastLike {
         }
     }
 
+    linear_taylor!();
+
     fn transpose(
         &self,
         cx: &mut Lin,

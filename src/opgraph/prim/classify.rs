@@ -54,6 +54,9 @@ impl Primitive for ClassifyOp {
         Ok(None)
     }
 
+    // Piecewise constant: every coefficient is zero (the JVP rule says so, order by order).
+    linear_taylor!();
+
     not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {

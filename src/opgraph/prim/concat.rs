@@ -59,11 +59,16 @@ impl Primitive for Concat {
     // concatenated seeds still fold into the first layer.
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
         let ins = cx.inputs(y);
+        let lead = tin
+            .iter()
+            .flatten()
+            .find_map(|&t| cx.g.shape(t)[0])
+            .expect("a nonzero tangent with a static leading axis");
         let mut parts = Vec::new();
         for (k, &x) in ins.iter().enumerate() {
             parts.push(match tin[k] {
                 Some(t) => cx.align(t, cx.g.rank(x))?,
-                None => cx.zeros(cx.t_len, x),
+                None => cx.zeros(lead, x),
             });
         }
         let axis = self.axis + 1;
@@ -81,6 +86,8 @@ impl Primitive for Concat {
         }
         Ok(Some(cx.g.concat(&parts, axis)?))
     }
+
+    linear_taylor!();
 
     fn transpose(
         &self,

@@ -45,6 +45,8 @@ impl Primitive for Convert {
         })
     }
 
+    linear_taylor!();
+
     not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {

@@ -70,6 +70,9 @@ impl Primitive for Cumsum {
         Ok(Some(cx.g.apply(p, vec![t])?))
     }
 
+    // Linear: each order is summed the same way.
+    linear_taylor!();
+
     fn transpose(
         &self,
         cx: &mut Lin,
@@ -98,7 +101,8 @@ impl Primitive for Cumsum {
 #[cfg(test)]
 mod tests {
     use super::Cumsum;
-    use crate::testing::{check_derivatives, check_transpose};
+    use crate::opgraph::UnaryOp;
+    use crate::testing::{check_derivatives, check_taylor, check_transpose};
 
     #[test]
     fn derivatives_match_finite_differences() {
@@ -115,5 +119,16 @@ mod tests {
         check_transpose("cumsum", &[4, 2], |g, t| {
             g.apply(Cumsum { axis: 1, reverse: false }, vec![t]).unwrap()
         });
+    }
+
+    /// Taylor rule against nested JVPs through a function with every coefficient nonzero.
+    #[test]
+    fn taylor_matches_nested_jvps() {
+        for reverse in [false, true] {
+            check_taylor(&format!("cumsum of sin reverse={reverse}"), &[3, 2], |g, x| {
+                let s = g.unary(UnaryOp::Sin, x).unwrap();
+                g.apply(Cumsum { axis: 1, reverse }, vec![s]).unwrap()
+            });
+        }
     }
 }

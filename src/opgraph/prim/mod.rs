@@ -10,10 +10,12 @@
 
 mod ad;
 mod batch;
+pub mod taylor;
 mod values;
 
-pub use ad::{inverse_perm, Jvp, Lin, Tan};
+pub use ad::{inverse_perm, walk, Jvp, Lin, Tan};
 pub use batch::Batch;
+pub use taylor::{Series, Taylor};
 
 use super::{DType, GResult, OpGraph, Shape, ValueId};
 use crate::ir::{LayerCx, PortRef};
@@ -43,6 +45,10 @@ pub trait Primitive {
     /// The JVP rule: the tangent of node `y` (this primitive) from its inputs' tangents `tin`
     /// (`None` is a symbolic zero; not all are zero).
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan>;
+
+    /// The Taylor rule: the series of node `y` (this primitive) along the directions, from its
+    /// inputs' series `tin` (see `taylor.rs`; an empty series is zero, not all are).
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series>;
 
     /// The transpose rule of a linear primitive: for cotangent `ct` of node `y`, the
     /// contributions to the inputs marked `linear`, as (input position, cotangent). `None`
@@ -151,6 +157,22 @@ macro_rules! not_linear {
     };
 }
 
+/// The Taylor rule of a primitive that is linear in the inputs that carry series (or, like a
+/// max or a select, linear once the primal fixes which input wins): every order goes through
+/// the primitive's own JVP rule. `linear_taylor!();` in its `impl Primitive`.
+macro_rules! linear_taylor {
+    () => {
+        fn taylor(
+            &self,
+            cx: &mut $crate::opgraph::prim::Taylor,
+            y: $crate::opgraph::ValueId,
+            tin: &[$crate::opgraph::prim::Series],
+        ) -> $crate::opgraph::GResult<$crate::opgraph::prim::Series> {
+            cx.each_order(&self.clone().into(), y, tin)
+        }
+    };
+}
+
 /// The simplification rule of a primitive that has none: `no_simplification!();`.
 macro_rules! no_simplification {
     () => {
@@ -204,6 +226,9 @@ macro_rules! primitives {
             }
             fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
                 match self { $(Prim::$variant(p) => p.jvp(cx, y, tin)),* }
+            }
+            fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
+                match self { $(Prim::$variant(p) => p.taylor(cx, y, tin)),* }
             }
             fn transpose(
                 &self,

@@ -68,6 +68,9 @@ impl Primitive for Pad {
         Ok(Some(cx.g.apply(p, vec![t])?))
     }
 
+    // Linear: each order is padded with zeros.
+    linear_taylor!();
+
     fn transpose(
         &self,
         cx: &mut Lin,
@@ -96,7 +99,8 @@ impl Primitive for Pad {
 #[cfg(test)]
 mod tests {
     use super::Pad;
-    use crate::testing::{check_derivatives, check_transpose};
+    use crate::opgraph::UnaryOp;
+    use crate::testing::{check_derivatives, check_taylor, check_transpose};
 
     #[test]
     fn derivatives_match_finite_differences() {
@@ -120,6 +124,20 @@ mod tests {
                 after: 3,
             };
             g.apply(p, vec![t]).unwrap()
+        });
+    }
+
+    /// Taylor rule against nested JVPs through a function with every coefficient nonzero.
+    #[test]
+    fn taylor_matches_nested_jvps() {
+        check_taylor("pad of sin", &[3, 2], |g, x| {
+            let s = g.unary(UnaryOp::Sin, x).unwrap();
+            let p = Pad {
+                axis: 2,
+                before: 1,
+                after: 2,
+            };
+            g.apply(p, vec![s]).unwrap()
         });
     }
 }

@@ -1,6 +1,6 @@
 //! Reductions over a set of axes: sum, mean, max, min, product.
 
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan, Series, Taylor};
 use crate::ir::{bool_attr, LayerCx, PortRef};
 use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 use ndarray::Axis;
@@ -109,6 +109,25 @@ impl Primitive for Reduce {
             }
             ReduceOp::Prod => prod_jvp(g, t, x, y, axes)?,
         }))
+    }
+
+    /// Sum and mean are linear, max and min are once the primal fixes the winners; a product
+    /// goes through the products of its slices.
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
+        if self.op != ReduceOp::Prod {
+            return cx.each_order(&self.clone().into(), y, tin);
+        }
+        let (axes, shape) = (self.axes.clone(), cx.g.shape(y).clone());
+        cx.through(y, tin, |g, ins| {
+            let flat = flatten_axes(g, ins[0], &axes)?;
+            let n = g.shape(flat)[0].ok_or_else(|| g.error("a product over an axis of unknown size"))?;
+            let mut acc = g.slice(flat, 0, 0, 1, 1)?;
+            for i in 1..n {
+                let xi = g.slice(flat, 0, i, i + 1, 1)?;
+                acc = g.mul(acc, xi)?;
+            }
+            g.reshape(acc, shape)
+        })
     }
 
     /// Sum and mean spread the cotangent back over the reduced axes.

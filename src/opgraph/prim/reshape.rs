@@ -65,10 +65,12 @@ impl Primitive for Reshape {
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
         let x = cx.inputs(y)[0];
         let t = cx.full(tin[0].expect("a nonzero tangent"), x)?;
-        let mut target = vec![Some(cx.t_len)];
+        let mut target = vec![cx.g.shape(t)[0]];
         target.extend_from_slice(&self.shape);
         Ok(Some(cx.g.reshape(t, target)?))
     }
+
+    linear_taylor!();
 
     fn transpose(
         &self,

@@ -41,6 +41,8 @@ impl Primitive for Reverse {
         Ok(Some(cx.g.reverse(t, self.axis + 1)?))
     }
 
+    linear_taylor!();
+
     fn transpose(
         &self,
         cx: &mut Lin,

@@ -50,6 +50,8 @@ impl Primitive for Select {
         Ok(Some(cx.g.select(cond, a, b)?))
     }
 
+    linear_taylor!();
+
     fn transpose(
         &self,
         cx: &mut Lin,

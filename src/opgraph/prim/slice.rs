@@ -63,6 +63,8 @@ impl Primitive for Slice {
         Ok(Some(cx.g.slice(t, a, s.start, s.stop, s.step)?))
     }
 
+    linear_taylor!();
+
     /// Padded with zeros back to the input's size (a contiguous slice), or scattered back with
     /// a 0/1 matrix on the sliced axis moved last (a strided one).
     fn transpose(

@@ -2,7 +2,7 @@
 //! `jax.nn.softmax`'s custom rule, `y * (t - sum(y * t))`, and for log-softmax
 //! `t - sum(exp(y) * t)` (JAX stops the gradient of the max, so it drops out).
 
-use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
+use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, Series, Taylor};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, ReduceOp, Shape, UnaryOp, ValueId};
 use ndarray::Axis;
@@ -64,6 +64,25 @@ impl Primitive for Softmax {
         let s = g.reduce(ReduceOp::Sum, pt, vec![self.axis + 1], true)?;
         let d = g.sub(t, s)?;
         Ok(Some(if self.log { d } else { g.mul(y, d)? }))
+    }
+
+    /// Through `exp(x - max) / sum(exp(x - max))` (or its log form): the shift by the max
+    /// cancels in every coefficient, as it does in the value.
+    fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
+        let (axis, log) = (self.axis, self.log);
+        cx.through(y, tin, |g, ins| {
+            let x = ins[0];
+            let m = g.reduce(ReduceOp::Max, x, vec![axis], true)?;
+            let shifted = g.sub(x, m)?;
+            let e = g.unary(UnaryOp::Exp, shifted)?;
+            let s = g.reduce(ReduceOp::Sum, e, vec![axis], true)?;
+            if log {
+                let l = g.unary(UnaryOp::Log, s)?;
+                g.sub(shifted, l)
+            } else {
+                g.div(e, s)
+            }
+        })
     }
 
     not_linear!();

@@ -163,6 +163,9 @@ impl Primitive for Take {
         Ok(Some(cx.g.apply(p, vec![t, idx])?))
     }
 
+    // Linear in the gathered values (the indices carry no series): each order is gathered.
+    linear_taylor!();
+
     /// Scatter-add: the cotangent's index axes, moved last and flattened to `K`, times the
     /// `[K, n]` one-hot matrix of the (wrapped) indices; out-of-range rows are zero.
     fn transpose(
@@ -243,7 +246,8 @@ pub fn one_hot(g: &mut OpGraph, idx: ValueId, n: usize) -> GResult<ValueId> {
 mod tests {
     use super::*;
     use crate::interp::eval;
-    use crate::testing::{check_derivatives, check_transpose, constant};
+    use crate::opgraph::UnaryOp;
+    use crate::testing::{check_derivatives, check_taylor, check_transpose, constant};
     use ndarray::array;
 
     fn index_const(g: &mut OpGraph, v: &[i32], shape: &[usize]) -> ValueId {
@@ -293,6 +297,20 @@ mod tests {
             let y = g.apply(p, vec![t, idx]).unwrap();
             let c = constant(g, &[2, 3, 2], 1);
             g.mul(y, c).unwrap()
+        });
+    }
+
+    /// Taylor rule against nested JVPs through a function with every coefficient nonzero.
+    #[test]
+    fn taylor_matches_nested_jvps() {
+        check_taylor("take of sin", &[4, 2], |g, x| {
+            let s = g.unary(UnaryOp::Sin, x).unwrap();
+            let idx = index_const(g, &[3, 0, -1, 1, 5, 2], &[2, 3]);
+            let p = Take {
+                axis: 1,
+                fill: F32(0.0),
+            };
+            g.apply(p, vec![s, idx]).unwrap()
         });
     }
 }

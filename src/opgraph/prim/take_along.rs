@@ -84,6 +84,9 @@ impl Primitive for TakeAlong {
         cx.through(y, tin, |g, ins| one_hot_take_along(g, ins[0], ins[1], axis))
     }
 
+    // Linear in the gathered values (the indices carry no series): each order is gathered.
+    linear_taylor!();
+
     not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
@@ -116,7 +119,8 @@ fn one_hot_take_along(g: &mut OpGraph, x: ValueId, idx: ValueId, axis: usize) ->
 mod tests {
     use super::*;
     use crate::opgraph::Tensor;
-    use crate::testing::check_derivatives;
+    use crate::opgraph::UnaryOp;
+    use crate::testing::{check_derivatives, check_taylor};
 
     fn index_const(g: &mut OpGraph, v: &[i32], shape: &[usize]) -> ValueId {
         let a = ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).unwrap();
@@ -133,6 +137,22 @@ mod tests {
             let p = TakeAlong {
                 axis: 1,
                 fill: F32(f32::NAN),
+            };
+            g.apply(p, vec![s, idx]).unwrap()
+        });
+    }
+
+    /// Taylor rule against nested JVPs through a function with every coefficient nonzero.
+    #[test]
+    fn taylor_matches_nested_jvps() {
+        check_taylor("take_along of sin", &[3, 2], |g, x| {
+            let s = g.unary(UnaryOp::Sin, x).unwrap();
+            let idx = index_const(g, &[2, 0, -1, 1], &[1, 2, 2]);
+            let like = g.slice(s, 1, 0, 2, 1).unwrap();
+            let idx = g.broadcast_like(idx, like).unwrap();
+            let p = TakeAlong {
+                axis: 1,
+                fill: F32(0.0),
             };
             g.apply(p, vec![s, idx]).unwrap()
         });

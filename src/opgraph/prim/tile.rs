@@ -59,6 +59,8 @@ impl Primitive for Tile {
         Ok(Some(cx.g.tile(t, r)?))
     }
 
+    linear_taylor!();
+
     /// The copies summed back: each tiled axis split into (copies, size) and reduced.
     fn transpose(
         &self,

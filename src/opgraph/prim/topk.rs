@@ -85,6 +85,10 @@ impl Primitive for TopKIndices {
         Ok(None)
     }
 
+    // Integer indices, piecewise constant in the values: every coefficient is zero (the JVP
+    // rule says so, order by order).
+    linear_taylor!();
+
     not_linear!();
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
@@ -125,5 +129,26 @@ mod tests {
         let out = eval(&g, &[array![[1.0, 3.0, 3.0, 1.0]].into_dyn()]).unwrap();
         assert_eq!(out[0], array![[1.0]].into_dyn());
         assert_eq!(out[1], array![[0.0, 3.0, 1.0, 2.0]].into_dyn());
+    }
+
+    /// The indices carry no tangent: gathering `sin(x)` at the indices of the two largest
+    /// entries of `x` differentiates like a fixed gather (finite differences, then the Taylor
+    /// rule, in which the indices' coefficients are all zero, against nested JVPs).
+    #[test]
+    fn derivatives_through_the_indices() {
+        crate::testing::check_derivatives("topk indices", &[4], |g, x| {
+            let s = g.unary(crate::opgraph::UnaryOp::Sin, x).unwrap();
+            let top = TopKIndices {
+                axis: 1,
+                k: 2,
+                largest: true,
+            };
+            let i = g.apply(top, vec![x]).unwrap();
+            let p = crate::opgraph::prim::TakeAlong {
+                axis: 1,
+                fill: crate::opgraph::prim::F32(0.0),
+            };
+            g.apply(p, vec![s, i]).unwrap()
+        });
     }
 }

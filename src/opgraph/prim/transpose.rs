@@ -60,6 +60,8 @@ impl Primitive for Transpose {
         Ok(Some(cx.g.transpose(t, p)?))
     }
 
+    linear_taylor!();
+
     /// Only permutations that keep the tangent axis first occur in linearized graphs.
     fn transpose(
         &self,

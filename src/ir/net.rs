@@ -105,13 +105,19 @@ impl Net {
         inputs: &[PortRef],
         output: Option<Port>,
     ) -> PortRef {
-        let outputs: Vec<Port> = output.into_iter().collect();
-        self.layer_with_outputs(name, ty, version, data, inputs, outputs);
+        self.layer_outputs(
+            name,
+            ty,
+            version,
+            data,
+            inputs,
+            output.into_iter().collect(),
+        );
         (self.layers.len() - 1, 0)
     }
 
-    /// Add a layer with several output ports (TopK, LSTMSequence); returns one port per output.
-    pub fn layer_with_outputs(
+    /// `layer` with any number of output ports (`Split`, `TopK`); their refs in order.
+    pub fn layer_outputs(
         &mut self,
         name: String,
         ty: &'static str,
@@ -126,8 +132,8 @@ impl Net {
         for (k, &(l, o)) in inputs.iter().enumerate() {
             self.edges.push((l, o, id, k));
         }
-        let names = vec![None; outputs.len()];
-        let ports = (0..outputs.len()).map(|k| (id, k)).collect();
+        let n = outputs.len();
+        let names = vec![None; n];
         self.layers.push(Layer {
             name,
             ty,
@@ -138,7 +144,7 @@ impl Net {
             outputs,
             names,
         });
-        ports
+        (0..n).map(|k| (id, k)).collect()
     }
 
     /// A graph input: a `Parameter` layer whose port carries the input's name.
@@ -351,8 +357,7 @@ impl<'n> LayerCx<'n> {
         outs: Vec<Port>,
     ) -> Vec<PortRef> {
         let name = format!("{}_{ty}", self.prefix);
-        self.net
-            .layer_with_outputs(name, ty, version, data, ins, outs)
+        self.net.layer_outputs(name, ty, version, data, ins, outs)
     }
 
     /// A helper layer `{prefix}_{suffix}` with its own output port.
@@ -367,6 +372,20 @@ impl<'n> LayerCx<'n> {
     ) -> PortRef {
         let name = format!("{}_{suffix}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// A helper layer `{prefix}_{suffix}` with several output ports.
+    pub fn aux_outputs(
+        &mut self,
+        suffix: &str,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        ins: &[PortRef],
+        outs: Vec<Port>,
+    ) -> Vec<PortRef> {
+        let name = format!("{}_{suffix}", self.prefix);
+        self.net.layer_outputs(name, ty, version, data, ins, outs)
     }
 
     /// An element-wise layer `{prefix}_{ty}.{k}` of the node's shape and the given element

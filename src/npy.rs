@@ -676,6 +676,87 @@ mod tests {
         assert_eq!(a.ndim(), 0);
     }
 
+    fn read_any(bytes: &[u8]) -> Result<Tensor> {
+        let mut c = Cursor::new(bytes);
+        let h = read_header(&mut c)?;
+        let present = bytes.len() as u64 - h.data_offset;
+        read_tensor(c, &h, present)
+    }
+
+    #[test]
+    fn integer_and_bool_arrays_keep_their_type() {
+        let i: Vec<u8> = [3i32, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let t = read_any(&npy(
+            "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap();
+        assert_eq!(t, Tensor::I32(ndarray::arr1(&[3, -1]).into_dyn()));
+        let l: Vec<u8> = [1i64 << 40, 7, -2, 0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let t = read_any(&npy(
+            "{'descr': '>i8', 'fortran_order': True, 'shape': (2, 2), }",
+            &l,
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Tensor::I64(ndarray::arr2(&[[1i64 << 40, -2], [7, 0]]).into_dyn())
+        );
+        let t = read_any(&npy(
+            "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }",
+            &[1, 0, 1],
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Tensor::Bool(ndarray::arr1(&[true, false, true]).into_dyn())
+        );
+        // Float data reads as float32 here too.
+        let f: Vec<u8> = 2.5f64.to_le_bytes().to_vec();
+        let t = read_any(&npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+            &f,
+        ))
+        .unwrap();
+        assert_eq!(t, Tensor::F32(ndarray::arr0(2.5f32).into_dyn()));
+        // The same checks as for floats: sizes against the data, bool bytes 0 or 1, and the
+        // float-only reader still refuses integers.
+        let e = read_any(&npy(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("16 bytes of data") && e.contains("int64"), "{e}");
+        let e = read_any(&npy(
+            "{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }",
+            &[1, 7],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("byte 7"), "{e}");
+        let e = read_any(&npy(
+            "{'descr': '<u2', 'fortran_order': False, 'shape': (1,), }",
+            &[0, 0],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'<u2'") && e.contains("int32, int64 or bool"),
+            "{e}"
+        );
+        let e = read(&npy(
+            "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'<i4', not float32 or float64"), "{e}");
+    }
+
     #[test]
     fn nested_braces_fail_fast() {
         // The header that made the pest-based parser backtrack exponentially.

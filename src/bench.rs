@@ -5,6 +5,7 @@ use crate::{commands, DerivOpts, RunOpts};
 use anyhow::{Context, Result};
 use keras2ov::pipeline;
 use keras2ov::runtime::{PerformanceMode, Runtime};
+use keras2ov::tensor::Tensor;
 use ndarray::ArrayD;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,6 +16,8 @@ pub struct BenchArgs {
     model: PathBuf,
     #[command(flatten)]
     deriv: DerivOpts,
+    #[command(flatten)]
+    shapes: crate::Shapes,
     /// Samples per batch (the model is compiled with this static batch).
     #[arg(long, default_value_t = 1024)]
     batch: usize,
@@ -27,6 +30,10 @@ pub struct BenchArgs {
     /// OpenVINO performance hint.
     #[arg(long, default_value = "latency")]
     hint: PerformanceMode,
+    /// CPU threads per inference (`INFERENCE_NUM_THREADS`; default: OpenVINO's choice). On a
+    /// machine other processes keep busy, 1 thread can beat 2 for graphs of many small ops.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print one JSON object instead of text (for scripts).
     #[arg(long)]
     json: bool,
@@ -58,23 +65,36 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         anyhow::bail!("--batch and --iterations must be positive");
     }
     let d = a.deriv.to_pipeline();
-    let (loaded, graph) = pipeline::load_graph(&a.model)?;
+    let shapes = pipeline::parse_input_shapes(&a.shapes.input_shape)?;
+    let (loaded, graph) = pipeline::load_graph_shaped(&a.model, &shapes)?;
     let differentiate = || format!("cannot differentiate {}", a.model.display());
     let mode = pipeline::derivative_mode(&graph, &d).with_context(differentiate)?;
     let graph = pipeline::with_derivatives(&graph, &d).with_context(differentiate)?;
     let ir = pipeline::emit_graph(&graph, &loaded.model.name, Some(a.batch))?;
     let mut rt = Runtime::new(&a.run.device, commands::precision(&a.run))?;
     rt.set_performance_hint(a.hint)?;
+    if let Some(n) = a.threads {
+        rt.set_num_threads(n)?;
+    }
     let mut compiled = rt
         .compile(&ir)
         .with_context(|| format!("compiling {}", a.model.display()))?;
-    let inputs: Vec<(String, ArrayD<f32>)> = compiled
+    let inputs: Vec<(String, Tensor)> = compiled
         .inputs()
         .iter()
         .enumerate()
         .map(|(k, info)| {
             let shape: Vec<usize> = info.shape.iter().map(|d| d.unwrap_or(a.batch)).collect();
-            (info.name.clone(), synthetic(&shape, k as u64))
+            let x = synthetic(&shape, k as u64);
+            // Integer inputs (token ids) get 1 or 2, valid ids of any vocabulary of 3 or more;
+            // bool inputs (masks) are all true.
+            let t = match info.element_type.as_str() {
+                "i32" => Tensor::I32(x.mapv(|v| 1 + i32::from(v >= 0.55))),
+                "i64" => Tensor::I64(x.mapv(|v| 1 + i64::from(v >= 0.55))),
+                "boolean" => Tensor::Bool(x.mapv(|_| true)),
+                _ => Tensor::F32(x),
+            };
+            (info.name.clone(), t)
         })
         .collect();
     let req = compiled.request();
@@ -103,6 +123,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 "precision": a.run.precision,
                 "device": a.run.device,
                 "hint": a.hint.to_string(),
+                "threads": a.threads,
                 "iterations": a.iterations,
                 "median_ms": median * 1e3,
                 "p10_ms": percentile(&times, 0.1) * 1e3,

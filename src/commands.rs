@@ -3,7 +3,7 @@
 use crate::{DerivOpts, RunOpts};
 use anyhow::{bail, Context, Result};
 use keras2ov::inspect;
-use keras2ov::opgraph::shape_fmt;
+use keras2ov::opgraph::{shape_fmt, DType};
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 use keras2ov::text::{clip, list};
@@ -11,7 +11,8 @@ use keras2ov::{io, lower};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub fn inspect(model: &Path) -> Result<()> {
+pub fn inspect(model: &Path, shapes: &[String]) -> Result<()> {
+    let shapes = pipeline::parse_input_shapes(shapes)?;
     let loaded = keras2ov::loader::load(model)?;
     let m = &loaded.model;
     println!(
@@ -21,7 +22,7 @@ pub fn inspect(model: &Path) -> Result<()> {
         clip(&m.name),
         loaded.keras_version
     );
-    let traced = lower::lower_traced(m);
+    let traced = lower::lower_traced(m, &shapes);
     let rows = {
         let trace: &[lower::TraceEntry] = match &traced {
             Ok((_, t)) => t,
@@ -65,8 +66,10 @@ pub fn convert(
     model: &Path,
     output: Option<PathBuf>,
     batch: Option<usize>,
+    shapes: &[String],
     deriv: &DerivOpts,
 ) -> Result<()> {
+    let shapes = pipeline::parse_input_shapes(shapes)?;
     let out = output.unwrap_or_else(|| model.with_extension("xml"));
     if out.extension().is_none_or(|e| e != "xml") {
         bail!(
@@ -74,7 +77,7 @@ pub fn convert(
             out.display()
         );
     }
-    let ir = pipeline::convert_with(model, batch, &deriv.to_pipeline())?;
+    let ir = pipeline::convert_shaped(model, &shapes, batch, &deriv.to_pipeline())?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
@@ -137,15 +140,29 @@ fn run_keras(
     d: &Derivatives,
     opts: &RunOpts,
 ) -> Result<()> {
-    let (loaded, graph) = pipeline::load_graph(model)?;
-    let names: Vec<String> = graph
-        .inputs
+    if model.extension().is_some_and(|e| e == "xml") {
+        // load_graph says why an IR cannot be differentiated.
+        pipeline::load_graph(model)?;
+    }
+    let loaded = keras2ov::loader::load(model)?;
+    let specs = loaded.model.input_specs();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let dtypes = specs
         .iter()
-        .map(|&p| graph.input_name(p).to_string())
+        .map(|s| lower::input_dtype(&s.name, &s.dtype))
+        .collect::<Result<Vec<_>, _>>()?;
+    let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
+    // Unknown dimensions besides the batch (a variable sequence length) take the arrays' own.
+    let shapes: Vec<(String, Vec<usize>)> = specs
+        .iter()
+        .zip(&arrays)
+        .filter(|(s, (_, a))| s.shape[1..].contains(&None) && a.shape().len() == s.shape.len())
+        .map(|(s, (_, a))| (s.name.clone(), a.shape()[1..].to_vec()))
         .collect();
-    let arrays = io::gather_inputs(inputs, &names)?;
+    let graph = lower::lower_shaped(&loaded.model, &shapes)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
     for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
-        io::check_input_shape(name, a, graph.shape(p))?;
+        io::check_input_shape(name, a.shape(), graph.shape(p))?;
     }
     let batch = match batch {
         Some(b) => Some(b),
@@ -161,7 +178,7 @@ fn run_keras(
 /// The batch size shared by every input with a dynamic first dimension.
 fn common_batch(
     graph: &keras2ov::opgraph::OpGraph,
-    arrays: &[(String, ndarray::ArrayD<f32>)],
+    arrays: &[(String, keras2ov::tensor::Tensor)],
 ) -> Result<Option<usize>> {
     let mut batch: Option<(usize, &str)> = None;
     for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
@@ -192,12 +209,24 @@ fn infer_and_save(
         .with_context(|| format!("compiling {}", model.display()))?;
     let sig = compiled.inputs().to_vec();
     let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
-    let arrays = io::gather_inputs(inputs, &names)?;
+    let dtypes: Vec<DType> = sig
+        .iter()
+        .map(|t| match t.element_type.as_str() {
+            "i32" => DType::I32,
+            "i64" => DType::I64,
+            "boolean" => DType::Bool,
+            _ => DType::F32,
+        })
+        .collect();
+    let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
     for (info, (_, a)) in sig.iter().zip(&arrays) {
-        io::check_input_shape(&info.name, a, &info.shape)?;
+        io::check_input_shape(&info.name, a.shape(), &info.shape)?;
     }
-    let results = compiled.infer(&arrays)?;
-    io::write_npz(out, &results)?;
+    let req = compiled.request();
+    req.set_inputs(&arrays)?;
+    req.run()?;
+    let results = req.read_output_tensors()?;
+    io::write_npz_tensors(out, &results)?;
     for (name, a) in &results {
         println!("{name}: shape {:?}", a.shape());
     }

@@ -544,7 +544,7 @@ pub fn fuzz_one(data: &[u8]) -> Outcome {
             };
             match crate::loader::load_bytes_with(rest, "fuzz.keras", &limits) {
                 Ok(m) => {
-                    let traced = crate::lower::lower_traced(&m.model);
+                    let traced = crate::lower::lower_traced(&m.model, &[]);
                     let trace = traced.as_ref().map(|(_, t)| t.as_slice()).unwrap_or(&[]);
                     let rows = crate::inspect::table_rows(&m.model, trace);
                     let mut sink = std::io::sink();
@@ -557,11 +557,11 @@ pub fn fuzz_one(data: &[u8]) -> Outcome {
                 Err(e) => refused(e.to_string()),
             }
         }
-        1 => match crate::npy::read_npy_from(rest, rest.len() as u64, "fuzz.npy") {
+        1 => match crate::npy::read_npy_tensor_from(rest, rest.len() as u64, "fuzz.npy") {
             Ok(_) => Outcome::Ok,
             Err(e) => refused(format!("{e:#}")),
         },
-        _ => match crate::npy::read_npz_from(Cursor::new(rest), "fuzz.npz") {
+        _ => match crate::npy::read_npz_tensor_from(Cursor::new(rest), "fuzz.npz") {
             Ok(_) => Outcome::Ok,
             Err(e) => refused(format!("{e:#}")),
         },

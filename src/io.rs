@@ -1,5 +1,6 @@
 //! Reading input arrays (`.npy`, `.npz`) and writing results atomically.
 
+use crate::tensor::{DType, Tensor};
 use crate::text::{clip, list};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::ArrayD;
@@ -65,15 +66,25 @@ pub fn parse_input_arg(arg: &str) -> (Option<String>, PathBuf) {
     }
 }
 
-/// Gather named input arrays from `--input` arguments for a model with `names` inputs.
-pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, ArrayD<f32>)>> {
-    let mut out: Vec<(String, ArrayD<f32>)> = Vec::new();
+/// Gather named input arrays from `--input` arguments for a model whose inputs are `names`,
+/// of element types `dtypes`: float inputs take float arrays, integer inputs int32 or int64
+/// arrays, bool inputs bool arrays; anything else is an error naming the file and the input.
+pub fn gather_inputs(
+    args: &[String],
+    names: &[String],
+    dtypes: &[DType],
+) -> Result<Vec<(String, Tensor)>> {
+    let mut out: Vec<(String, Tensor, PathBuf)> = Vec::new();
     for arg in args {
         let (name, file) = parse_input_arg(arg);
         let is_npz = file.extension().is_some_and(|e| e == "npz");
         match (name, is_npz) {
-            (Some(n), false) => out.push((n, read_npy(&file)?)),
-            (None, true) => out.extend(read_npz(&file)?),
+            (Some(n), false) => out.push((n, read_npy_tensor(&file)?, file)),
+            (None, true) => out.extend(
+                read_npz_tensors(&file)?
+                    .into_iter()
+                    .map(|(n, t)| (n, t, file.clone())),
+            ),
             (None, false) => {
                 if names.len() != 1 {
                     bail!(
@@ -83,7 +94,7 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
                         list(names)
                     );
                 }
-                out.push((names[0].clone(), read_npy(&file)?));
+                out.push((names[0].clone(), read_npy_tensor(&file)?, file));
             }
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
@@ -93,8 +104,8 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let mut slots: Vec<Option<ArrayD<f32>>> = vec![None; names.len()];
-    for (n, a) in out {
+    let mut slots: Vec<Option<(Tensor, PathBuf)>> = vec![None; names.len()];
+    for (n, t, file) in out {
         let Some(&i) = wanted.get(n.as_str()) else {
             bail!(
                 "unknown input name '{}': the model's inputs are {}",
@@ -105,40 +116,83 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
         if slots[i].is_some() {
             bail!("input '{}' given more than once", clip(&n));
         }
-        slots[i] = Some(a);
+        slots[i] = Some((t, file));
     }
     names
         .iter()
+        .zip(dtypes)
         .zip(slots)
-        .map(|(n, a)| {
-            let a = a.ok_or_else(|| {
+        .map(|((n, &want), slot)| {
+            let (t, file) = slot.ok_or_else(|| {
                 anyhow!(
                     "missing input '{}' (the model's inputs are {})",
                     clip(n),
                     list(names)
                 )
             })?;
-            Ok((n.clone(), a))
+            let got = t.dtype();
+            let fits = got == want || (got.is_int() && want.is_int());
+            if !fits {
+                bail!(
+                    "{}: the array for input '{}' is {}, but the model's input is {}",
+                    file.display(),
+                    clip(n),
+                    got.keras_name(),
+                    want.keras_name()
+                );
+            }
+            Ok((n.clone(), t))
         })
         .collect()
 }
 
-/// Check an input array against a declared shape (`None` matches any size).
-pub fn check_input_shape(name: &str, a: &ArrayD<f32>, shape: &[Option<usize>]) -> Result<()> {
-    let ok = a.ndim() == shape.len()
-        && a.shape()
+/// Check an input array's shape against a declared shape (`None` matches any size).
+pub fn check_input_shape(name: &str, got: &[usize], shape: &[Option<usize>]) -> Result<()> {
+    let ok = got.len() == shape.len()
+        && got
             .iter()
             .zip(shape)
             .all(|(&d, s)| s.is_none_or(|s| s == d));
     if !ok {
         bail!(
-            "input '{}' has shape {:?}; the model expects {}",
+            "input '{}' has shape {got:?}; the model expects {}",
             clip(name),
-            a.shape(),
             crate::opgraph::shape_fmt(shape)
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrays of any element type: integer and bool inputs (token ids, masks), typed outputs.
+
+/// Read a `.npy` file as a tensor: float32 (float64 converted to it), int32, int64 or bool,
+/// checked as [`read_npy`] does.
+pub fn read_npy_tensor(path: &Path) -> Result<Tensor> {
+    crate::npy::read_npy_tensor_file(path)
+}
+
+/// Every array of a `.npz` file, by name, as tensors (see [`read_npy_tensor`]).
+pub fn read_npz_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    crate::npy::read_npz_tensor_file(path)
+}
+
+/// `write_npz` for tensors of any element type (each keeps its own).
+pub fn write_npz_tensors(path: &Path, arrays: &[(String, Tensor)]) -> Result<()> {
+    atomic_write(path, |file| {
+        let mut npz = NpzWriter::new(file);
+        for (name, t) in arrays {
+            let r = match t {
+                Tensor::F32(a) => npz.add_array(name.as_str(), a),
+                Tensor::I32(a) => npz.add_array(name.as_str(), a),
+                Tensor::I64(a) => npz.add_array(name.as_str(), a),
+                Tensor::Bool(a) => npz.add_array(name.as_str(), a),
+            };
+            r.with_context(|| format!("writing array '{name}'"))?;
+        }
+        npz.finish().context("finishing the .npz")?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -170,8 +224,8 @@ mod tests {
     #[test]
     fn shape_check_names_the_tensor() {
         let a = ArrayD::<f32>::zeros(vec![3, 5]);
-        let e = check_input_shape("x", &a, &[None, Some(4)]).unwrap_err();
+        let e = check_input_shape("x", a.shape(), &[None, Some(4)]).unwrap_err();
         assert!(e.to_string().contains("input 'x'"), "{e}");
-        check_input_shape("x", &a, &[None, Some(5)]).unwrap();
+        check_input_shape("x", a.shape(), &[None, Some(5)]).unwrap();
     }
 }

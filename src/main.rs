@@ -40,6 +40,15 @@ pub struct Inputs {
     pub input: Vec<String>,
 }
 
+/// Shapes for inputs whose Keras shape has unknown dimensions besides the batch.
+#[derive(clap::Args, Clone, Default)]
+pub struct Shapes {
+    /// Per-sample shape of an input whose Keras shape has unknown dimensions besides the
+    /// batch (a variable sequence length), e.g. `--input-shape x=32,8`; repeatable.
+    #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+    pub input_shape: Vec<String>,
+}
+
 /// Which inputs and outputs are differentiated, and how.
 #[derive(clap::Args, Clone, Default)]
 pub struct Selection {
@@ -121,6 +130,8 @@ enum Command {
     Inspect {
         /// The .keras archive.
         model: PathBuf,
+        #[command(flatten)]
+        shapes: Shapes,
     },
     /// Write OpenVINO IR (.xml + .bin) for a .keras model, optionally with derivatives.
     Convert {
@@ -132,6 +143,8 @@ enum Command {
         /// Make the batch dimension static (default: dynamic).
         #[arg(long)]
         batch: Option<usize>,
+        #[command(flatten)]
+        shapes: Shapes,
         #[command(flatten)]
         deriv: DerivOpts,
     },
@@ -224,13 +237,14 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model } => commands::inspect(&model),
+        Command::Inspect { model, shapes } => commands::inspect(&model, &shapes.input_shape),
         Command::Convert {
             model,
             output,
             batch,
+            shapes,
             deriv,
-        } => commands::convert(&model, output, batch, &deriv),
+        } => commands::convert(&model, output, batch, &shapes.input_shape, &deriv),
         Command::Run {
             model,
             inputs,

@@ -10,9 +10,11 @@
 //!   itself must be possible for its compressed size. Memory is then grown as data actually
 //!   arrives, with fallible allocation, so a lying header or member costs nothing and a big
 //!   but honest one is an error when memory runs out, not an abort.
-//! - Only float32 and float64 data are read (float64 is converted to float32), in either byte
-//!   order and in C or Fortran order.
+//! - Float32 and float64 data are read (float64 is converted to float32), in either byte order
+//!   and in C or Fortran order; [`read_npy_tensor_file`] and [`read_npz_tensor_file`] also
+//!   read int32, int64 and bool arrays (token ids and masks), each in its own type.
 
+use crate::tensor::Tensor;
 use crate::text::clip;
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
@@ -35,6 +37,10 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 pub enum Dtype {
     /// `f4` or `f8`, little- or big-endian.
     Float { bytes: usize, big_endian: bool },
+    /// `i4` or `i8`, little- or big-endian.
+    Int { bytes: usize, big_endian: bool },
+    /// `b1`: one byte per element, 0 or 1.
+    Bool,
     /// Anything else, as written in the header (clipped).
     Other(String),
 }
@@ -43,8 +49,32 @@ impl Dtype {
     /// Bytes per element, when known.
     fn item_size(&self) -> Option<usize> {
         match self {
-            Dtype::Float { bytes, .. } => Some(*bytes),
+            Dtype::Float { bytes, .. } | Dtype::Int { bytes, .. } => Some(*bytes),
+            Dtype::Bool => Some(1),
             Dtype::Other(_) => None,
+        }
+    }
+
+    /// The dtype as a header writes it (`<f4`, `>i8`, `|b1`, ...).
+    fn descr(&self) -> String {
+        let order = |big: bool| if big { '>' } else { '<' };
+        match self {
+            Dtype::Float { bytes, big_endian } => format!("{}f{bytes}", order(*big_endian)),
+            Dtype::Int { bytes, big_endian } => format!("{}i{bytes}", order(*big_endian)),
+            Dtype::Bool => "|b1".into(),
+            Dtype::Other(d) => d.clone(),
+        }
+    }
+
+    /// The NumPy name, for messages.
+    fn name(&self) -> String {
+        match self {
+            Dtype::Float { bytes: 4, .. } => "float32".into(),
+            Dtype::Float { .. } => "float64".into(),
+            Dtype::Int { bytes: 4, .. } => "int32".into(),
+            Dtype::Int { .. } => "int64".into(),
+            Dtype::Bool => "bool".into(),
+            Dtype::Other(d) => d.clone(),
         }
     }
 }
@@ -156,7 +186,7 @@ fn parse_dict(bytes: &[u8]) -> Result<(Dtype, bool, Vec<usize>)> {
                 if p.peek() == Some(b'[') {
                     return Err(anyhow!(
                         "it holds a structured array (a list of fields as its dtype); only \
-                         float32 and float64 arrays are read"
+                         float32, float64, int32, int64 and bool arrays are read"
                     ));
                 }
                 let d = p
@@ -223,6 +253,15 @@ fn dtype_of(d: &[u8]) -> Dtype {
             bytes: 8,
             big_endian,
         },
+        (Some(big_endian), b"i4") => Dtype::Int {
+            bytes: 4,
+            big_endian,
+        },
+        (Some(big_endian), b"i8") => Dtype::Int {
+            bytes: 8,
+            big_endian,
+        },
+        (_, b"b1" | b"?") => Dtype::Bool,
         _ => Dtype::Other(clip(&String::from_utf8_lossy(d)).into_owned()),
     }
 }
@@ -309,12 +348,107 @@ impl P<'_> {
     }
 }
 
+/// Elements decoded from the data bytes, in the array's own type.
+enum Elements {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+impl Elements {
+    fn try_reserve(&mut self, n: usize) -> bool {
+        match self {
+            Elements::F32(v) => v.try_reserve(n).is_ok(),
+            Elements::I32(v) => v.try_reserve(n).is_ok(),
+            Elements::I64(v) => v.try_reserve(n).is_ok(),
+            Elements::Bool(v) => v.try_reserve(n).is_ok(),
+        }
+    }
+
+    /// Decode `got` (whole elements of `dtype`) onto the end.
+    fn extend(&mut self, dtype: &Dtype, got: &[u8]) -> Result<()> {
+        fn le<const N: usize>(c: &[u8], big: bool) -> [u8; N] {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            if big {
+                b.reverse();
+            }
+            b
+        }
+        match (self, dtype) {
+            (
+                Elements::F32(v),
+                Dtype::Float {
+                    bytes: 4,
+                    big_endian: big,
+                },
+            ) => v.extend(got.chunks_exact(4).map(|c| f32::from_le_bytes(le(c, *big)))),
+            (
+                Elements::F32(v),
+                Dtype::Float {
+                    big_endian: big, ..
+                },
+            ) => v.extend(
+                got.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(le(c, *big)) as f32),
+            ),
+            (
+                Elements::I32(v),
+                Dtype::Int {
+                    big_endian: big, ..
+                },
+            ) => v.extend(got.chunks_exact(4).map(|c| i32::from_le_bytes(le(c, *big)))),
+            (
+                Elements::I64(v),
+                Dtype::Int {
+                    big_endian: big, ..
+                },
+            ) => v.extend(got.chunks_exact(8).map(|c| i64::from_le_bytes(le(c, *big)))),
+            (Elements::Bool(v), Dtype::Bool) => {
+                if let Some(b) = got.iter().find(|&&b| b > 1) {
+                    bail!("its bool data holds the byte {b}, neither 0 nor 1");
+                }
+                v.extend(got.iter().map(|&b| b == 1))
+            }
+            _ => unreachable!("elements chosen from the dtype"),
+        }
+        Ok(())
+    }
+
+    fn into_tensor(self, shape: IxDyn, fortran: bool) -> Result<Tensor> {
+        fn shaped<T>(shape: IxDyn, fortran: bool, v: Vec<T>) -> Result<ArrayD<T>> {
+            if fortran {
+                ArrayD::from_shape_vec(shape.f(), v)
+            } else {
+                ArrayD::from_shape_vec(shape, v)
+            }
+            .map_err(|e| anyhow!("cannot shape its data ({e})"))
+        }
+        Ok(match self {
+            Elements::F32(v) => Tensor::F32(shaped(shape, fortran, v)?),
+            Elements::I32(v) => Tensor::I32(shaped(shape, fortran, v)?),
+            Elements::I64(v) => Tensor::I64(shaped(shape, fortran, v)?),
+            Elements::Bool(v) => Tensor::Bool(shaped(shape, fortran, v)?),
+        })
+    }
+}
+
 /// Read the data of an array whose header was read from `r`; `present` is the number of bytes
-/// that follow the header (exact for a file, as declared for a `.npz` member).
-fn read_data<R: Read>(mut r: R, h: &Header, present: u64) -> Result<ArrayD<f32>> {
-    let (bytes, big_endian) = match &h.dtype {
-        Dtype::Float { bytes, big_endian } => (*bytes, *big_endian),
-        Dtype::Other(d) => bail!("its dtype is '{d}', not float32 or float64"),
+/// that follow the header (exact for a file, as declared for a `.npz` member). Float data
+/// becomes float32; int32, int64 and bool data keep their type.
+fn read_tensor<R: Read>(mut r: R, h: &Header, present: u64) -> Result<Tensor> {
+    let bytes = h.dtype.item_size().ok_or_else(|| {
+        anyhow!(
+            "its dtype is '{}', not float32, float64, int32, int64 or bool",
+            h.dtype.descr()
+        )
+    })?;
+    let mut data = match h.dtype {
+        Dtype::Float { .. } => Elements::F32(Vec::new()),
+        Dtype::Int { bytes: 4, .. } => Elements::I32(Vec::new()),
+        Dtype::Int { .. } => Elements::I64(Vec::new()),
+        _ => Elements::Bool(Vec::new()),
     };
     let (n, declared) = h.declared().ok_or_else(|| {
         anyhow!(
@@ -327,12 +461,12 @@ fn read_data<R: Read>(mut r: R, h: &Header, present: u64) -> Result<ArrayD<f32>>
             "its header declares shape {} of {} ({declared} bytes of data), but {present} \
              bytes follow the header",
             h.shape_text(),
-            if bytes == 4 { "float32" } else { "float64" }
+            h.dtype.name()
         );
     }
-    let n = usize::try_from(n).map_err(|_| anyhow!("the array is too large for this machine"))?;
-    let mut data: Vec<f32> = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
+    usize::try_from(n).map_err(|_| anyhow!("the array is too large for this machine"))?;
+    // Whole elements per chunk.
+    let mut buf = vec![0u8; (1 << 20) / bytes * bytes];
     let mut left = declared;
     while left > 0 {
         let want = (buf.len() as u64).min(left) as usize;
@@ -343,28 +477,13 @@ fn read_data<R: Read>(mut r: R, h: &Header, present: u64) -> Result<ArrayD<f32>>
                 declared - left
             )
         })?;
-        data.try_reserve(want / bytes).map_err(|_| {
-            anyhow!(
+        if !data.try_reserve(want / bytes) {
+            bail!(
                 "not enough memory for its {declared} bytes of data (shape {})",
                 h.shape_text()
-            )
-        })?;
-        match (bytes, big_endian) {
-            (4, false) => data.extend(
-                got.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ),
-            (4, true) => data.extend(
-                got.chunks_exact(4)
-                    .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
-            ),
-            (_, false) => data.extend(got.chunks_exact(8).map(|c| {
-                f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-            })),
-            (_, true) => data.extend(got.chunks_exact(8).map(|c| {
-                f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-            })),
+            );
         }
+        data.extend(&h.dtype, got)?;
         left -= want as u64;
     }
     // Nothing may follow the data.
@@ -372,32 +491,58 @@ fn read_data<R: Read>(mut r: R, h: &Header, present: u64) -> Result<ArrayD<f32>>
     if matches!(r.read(&mut extra), Ok(n) if n > 0) {
         bail!("bytes follow the data its header declares");
     }
-    debug_assert_eq!(data.len(), n);
-    let shape = IxDyn(&h.shape);
-    let a = if h.fortran_order {
-        ArrayD::from_shape_vec(shape.f(), data)
-    } else {
-        ArrayD::from_shape_vec(shape, data)
+    data.into_tensor(IxDyn(&h.shape), h.fortran_order)
+}
+
+/// [`read_tensor`] for float data only (float64 converted to float32).
+fn read_data<R: Read>(r: R, h: &Header, present: u64) -> Result<ArrayD<f32>> {
+    if !matches!(h.dtype, Dtype::Float { .. }) {
+        bail!("its dtype is '{}', not float32 or float64", h.dtype.descr());
     }
-    .map_err(|e| anyhow!("cannot shape its data ({e})"))?;
-    Ok(a)
+    match read_tensor(r, h, present)? {
+        Tensor::F32(a) => Ok(a),
+        _ => unreachable!("float data is read as float32"),
+    }
 }
 
 /// Read a `.npy` file as float32 (float64 is converted; other dtypes are refused).
 pub fn read_npy_file(path: &Path) -> Result<ArrayD<f32>> {
+    npy_file(path, read_data)
+}
+
+/// Read a `.npy` file as a tensor: float32 (float64 converted), int32, int64 or bool.
+pub fn read_npy_tensor_file(path: &Path) -> Result<Tensor> {
+    npy_file(path, read_tensor)
+}
+
+fn npy_file<T>(path: &Path, data: fn(BufReader<File>, &Header, u64) -> Result<T>) -> Result<T> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file
         .metadata()
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
-    read_npy_from(BufReader::new(file), len, &path.display().to_string())
+    npy_from(BufReader::new(file), len, &path.display().to_string(), data)
 }
 
-/// Read a `.npy` array of `len` bytes from `r`; `name` is used in messages.
-pub fn read_npy_from<R: Read>(mut r: R, len: u64, name: &str) -> Result<ArrayD<f32>> {
+/// Read a `.npy` array of `len` bytes from `r` as float32; `name` is used in messages.
+pub fn read_npy_from<R: Read>(r: R, len: u64, name: &str) -> Result<ArrayD<f32>> {
+    npy_from(r, len, name, read_data)
+}
+
+/// [`read_npy_from`] for any of the dtypes [`read_npy_tensor_file`] reads.
+pub fn read_npy_tensor_from<R: Read>(r: R, len: u64, name: &str) -> Result<Tensor> {
+    npy_from(r, len, name, read_tensor)
+}
+
+fn npy_from<R: Read, T>(
+    mut r: R,
+    len: u64,
+    name: &str,
+    data: fn(R, &Header, u64) -> Result<T>,
+) -> Result<T> {
     let at = |e: anyhow::Error| anyhow!("{name}: {e:#}");
     let h = read_header(&mut r).map_err(at)?;
-    read_data(r, &h, len.saturating_sub(h.data_offset)).map_err(at)
+    data(r, &h, len.saturating_sub(h.data_offset)).map_err(at)
 }
 
 /// Every array of a `.npz` file, keyed by member name without `.npy`, as float32.
@@ -406,8 +551,31 @@ pub fn read_npz_file(path: &Path) -> Result<Vec<(String, ArrayD<f32>)>> {
     read_npz_from(BufReader::new(file), &path.display().to_string())
 }
 
-/// Every array of a `.npz` archive read from `r`; `name` is used in messages.
+/// Every array of a `.npz` file as tensors (see [`read_npy_tensor_file`]).
+pub fn read_npz_tensor_file(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    read_npz_tensor_from(BufReader::new(file), &path.display().to_string())
+}
+
+/// Every array of a `.npz` archive read from `r` as float32; `name` is used in messages.
 pub fn read_npz_from<R: Read + Seek>(r: R, name: &str) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let arrays = npz_from(r, name, false)?;
+    Ok(arrays
+        .into_iter()
+        .map(|(k, t)| match t {
+            Tensor::F32(a) => (k, a),
+            _ => unreachable!("only float data is read"),
+        })
+        .collect())
+}
+
+/// [`read_npz_from`] for any of the dtypes [`read_npy_tensor_file`] reads.
+pub fn read_npz_tensor_from<R: Read + Seek>(r: R, name: &str) -> Result<Vec<(String, Tensor)>> {
+    npz_from(r, name, true)
+}
+
+/// Every member as a tensor: any dtype [`read_tensor`] reads, or only float data.
+fn npz_from<R: Read + Seek>(r: R, name: &str, any_dtype: bool) -> Result<Vec<(String, Tensor)>> {
     let mut zip = zip::ZipArchive::new(r).map_err(|e| anyhow!("{name}: not a .npz file ({e})"))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
@@ -432,7 +600,13 @@ pub fn read_npz_from<R: Read + Seek>(r: R, name: &str) -> Result<Vec<(String, Ar
         }
         let mut r = member.take(size.saturating_add(1));
         let h = read_header(&mut r).map_err(at)?;
-        let a = read_data(r, &h, size.saturating_sub(h.data_offset)).map_err(at)?;
+        let present = size.saturating_sub(h.data_offset);
+        let a = if any_dtype {
+            read_tensor(r, &h, present)
+        } else {
+            read_data(r, &h, present).map(Tensor::F32)
+        }
+        .map_err(at)?;
         let key = member_name
             .strip_suffix(".npy")
             .unwrap_or(&member_name)
@@ -500,6 +674,87 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(a.ndim(), 0);
+    }
+
+    fn read_any(bytes: &[u8]) -> Result<Tensor> {
+        let mut c = Cursor::new(bytes);
+        let h = read_header(&mut c)?;
+        let present = bytes.len() as u64 - h.data_offset;
+        read_tensor(c, &h, present)
+    }
+
+    #[test]
+    fn integer_and_bool_arrays_keep_their_type() {
+        let i: Vec<u8> = [3i32, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let t = read_any(&npy(
+            "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap();
+        assert_eq!(t, Tensor::I32(ndarray::arr1(&[3, -1]).into_dyn()));
+        let l: Vec<u8> = [1i64 << 40, 7, -2, 0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let t = read_any(&npy(
+            "{'descr': '>i8', 'fortran_order': True, 'shape': (2, 2), }",
+            &l,
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Tensor::I64(ndarray::arr2(&[[1i64 << 40, -2], [7, 0]]).into_dyn())
+        );
+        let t = read_any(&npy(
+            "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }",
+            &[1, 0, 1],
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Tensor::Bool(ndarray::arr1(&[true, false, true]).into_dyn())
+        );
+        // Float data reads as float32 here too.
+        let f: Vec<u8> = 2.5f64.to_le_bytes().to_vec();
+        let t = read_any(&npy(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+            &f,
+        ))
+        .unwrap();
+        assert_eq!(t, Tensor::F32(ndarray::arr0(2.5f32).into_dyn()));
+        // The same checks as for floats: sizes against the data, bool bytes 0 or 1, and the
+        // float-only reader still refuses integers.
+        let e = read_any(&npy(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("16 bytes of data") && e.contains("int64"), "{e}");
+        let e = read_any(&npy(
+            "{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }",
+            &[1, 7],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("byte 7"), "{e}");
+        let e = read_any(&npy(
+            "{'descr': '<u2', 'fortran_order': False, 'shape': (1,), }",
+            &[0, 0],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'<u2'") && e.contains("int32, int64 or bool"),
+            "{e}"
+        );
+        let e = read(&npy(
+            "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+            &i,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'<i4', not float32 or float64"), "{e}");
     }
 
     #[test]

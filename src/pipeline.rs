@@ -3,12 +3,19 @@
 use crate::emit::{emit, EmitOptions};
 use crate::ir::Ir;
 use crate::layer_graph::LoadedModel;
+use crate::lower::InputShapes;
 use crate::opgraph::OpGraph;
 use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Load a `.keras` archive and lower it to primitives.
 pub fn load_graph(path: &Path) -> Result<(LoadedModel, OpGraph)> {
+    load_graph_shaped(path, &[])
+}
+
+/// `load_graph` with per-sample shapes for inputs whose Keras shape has unknown dimensions
+/// besides the batch (`--input-shape`).
+pub fn load_graph_shaped(path: &Path, shapes: &InputShapes) -> Result<(LoadedModel, OpGraph)> {
     if path.extension().is_some_and(|e| e == "xml") {
         anyhow::bail!(
             "{} is an OpenVINO IR: this command needs the .keras model it came from \
@@ -17,7 +24,7 @@ pub fn load_graph(path: &Path) -> Result<(LoadedModel, OpGraph)> {
         );
     }
     let loaded = crate::loader::load(path)?;
-    let graph = crate::lower::lower(&loaded.model)
+    let graph = crate::lower::lower_shaped(&loaded.model, shapes)
         .with_context(|| format!("cannot convert {}", path.display()))?;
     Ok((loaded, graph))
 }
@@ -112,8 +119,40 @@ pub fn derivative_mode(graph: &OpGraph, d: &Derivatives) -> Result<Option<crate:
 
 /// Load a `.keras` archive, add derivatives, emit IR.
 pub fn convert_with(path: &Path, batch: Option<usize>, d: &Derivatives) -> Result<Ir> {
-    let (loaded, graph) = load_graph(path)?;
+    convert_shaped(path, &[], batch, d)
+}
+
+/// `convert_with` with per-sample input shapes (see [`load_graph_shaped`]).
+pub fn convert_shaped(
+    path: &Path,
+    shapes: &InputShapes,
+    batch: Option<usize>,
+    d: &Derivatives,
+) -> Result<Ir> {
+    let (loaded, graph) = load_graph_shaped(path, shapes)?;
     let graph = with_derivatives(&graph, d)
         .with_context(|| format!("cannot differentiate {}", path.display()))?;
     emit_graph(&graph, &loaded.model.name, batch)
+}
+
+/// Parse `--input-shape NAME=D1,D2,...` arguments (per-sample dimensions, without the batch).
+pub fn parse_input_shapes(args: &[String]) -> Result<Vec<(String, Vec<usize>)>> {
+    args.iter()
+        .map(|a| {
+            let (name, dims) = a
+                .split_once('=')
+                .filter(|(n, _)| !n.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--input-shape {a:?}: expected NAME=D1,D2,... (per-sample dims)"
+                    )
+                })?;
+            let dims = dims
+                .split(',')
+                .map(|d| d.trim().parse::<usize>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| anyhow::anyhow!("--input-shape {a:?}: dimensions must be integers"))?;
+            Ok((name.to_string(), dims))
+        })
+        .collect()
 }

@@ -28,6 +28,7 @@ use openvino::{
 use thiserror::Error;
 
 use crate::ir::Ir;
+use crate::tensor::{AsTensorView, DType, TensorView};
 
 /// The OpenVINO release this project is built and tested against (`make setup` installs it).
 pub const OPENVINO_VERSION: &str = "2026.4.1";
@@ -375,6 +376,42 @@ pub fn read_ir(xml_path: impl AsRef<Path>) -> Result<Ir> {
 // ---------------------------------------------------------------------------------------------
 // Runtime
 
+/// The little-endian bytes of `value` as element type `want`: the same type, or integers of
+/// the other width (checked to fit).
+fn input_bytes(name: &str, value: &TensorView<'_>, want: DType) -> Result<Vec<u8>> {
+    let wrong = || {
+        RuntimeError::Input(format!(
+            "input {name:?} is {} in the model; got {} data",
+            want.keras_name(),
+            value.dtype().keras_name()
+        ))
+    };
+    let narrow = |v: i64| {
+        i32::try_from(v).map_err(|_| {
+            RuntimeError::Input(format!(
+                "input {name:?} is int32 in the model; the value {v} does not fit"
+            ))
+        })
+    };
+    Ok(match (value, want) {
+        (TensorView::F32(a), DType::F32) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        (TensorView::I32(a), DType::I32) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        (TensorView::I64(a), DType::I64) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        (TensorView::I32(a), DType::I64) => {
+            a.iter().flat_map(|&v| i64::from(v).to_le_bytes()).collect()
+        }
+        (TensorView::I64(a), DType::I32) => {
+            let mut out = Vec::with_capacity(a.len() * 4);
+            for &v in a.iter() {
+                out.extend(narrow(v)?.to_le_bytes());
+            }
+            out
+        }
+        (TensorView::Bool(a), DType::Bool) => a.iter().map(|&v| u8::from(v)).collect(),
+        _ => return Err(wrong()),
+    })
+}
+
 /// A model input or output as OpenVINO sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
@@ -410,6 +447,7 @@ pub struct ModelInfo {
 fn element_name(t: ElementType) -> String {
     match t {
         ElementType::F32 => "f32".into(),
+        ElementType::I32 => "i32".into(),
         ElementType::I64 => "i64".into(),
         ElementType::Boolean => "boolean".into(),
         other => other.to_string().to_ascii_lowercase(),
@@ -552,6 +590,11 @@ impl Runtime {
         self.set_property(RwPropertyKey::HintPerformanceMode, mode.as_ov())
     }
 
+    /// Set `INFERENCE_NUM_THREADS` for models compiled after this call.
+    pub fn set_num_threads(&mut self, n: usize) -> Result<()> {
+        self.set_property(RwPropertyKey::InferenceNumThreads, &n.to_string())
+    }
+
     /// Set any writable device property for models compiled after this call (e.g.
     /// `NumStreams`, `InferenceNumThreads`).
     pub fn set_property(&mut self, key: RwPropertyKey, value: &str) -> Result<()> {
@@ -633,9 +676,9 @@ impl Compiled {
     }
 
     /// Set every input (by tensor name), run, and return every output by name, in model order.
-    pub fn infer<S: AsRef<str>>(
+    pub fn infer<S: AsRef<str>, A: AsTensorView>(
         &mut self,
-        inputs: &[(S, ArrayD<f32>)],
+        inputs: &[(S, A)],
     ) -> Result<Vec<(String, ArrayD<f32>)>> {
         self.request.infer(inputs)
     }
@@ -707,9 +750,9 @@ impl Request {
     }
 
     /// Set every input (each exactly once), run, and return every output in model order.
-    pub fn infer<S: AsRef<str>>(
+    pub fn infer<S: AsRef<str>, A: AsTensorView>(
         &mut self,
-        inputs: &[(S, ArrayD<f32>)],
+        inputs: &[(S, A)],
     ) -> Result<Vec<(String, ArrayD<f32>)>> {
         self.set_inputs(inputs)?;
         self.run()?;
@@ -717,7 +760,7 @@ impl Request {
     }
 
     /// Set all inputs: each model input exactly once, none unknown.
-    pub fn set_inputs<S: AsRef<str>>(&mut self, inputs: &[(S, ArrayD<f32>)]) -> Result<()> {
+    pub fn set_inputs<S: AsRef<str>, A: AsTensorView>(&mut self, inputs: &[(S, A)]) -> Result<()> {
         let mut given = vec![false; self.info.inputs.len()];
         for (name, value) in inputs {
             let k = self.input_index(name.as_ref())?;
@@ -727,7 +770,7 @@ impl Request {
                     name.as_ref()
                 )));
             }
-            self.set_input_at(k, value.view())?;
+            self.set_input_at(k, value.tensor_view())?;
         }
         let missing: Vec<&str> = self
             .info
@@ -749,7 +792,7 @@ impl Request {
     /// Set one input by tensor name (the data is copied into an OpenVINO tensor).
     pub fn set_input(&mut self, name: &str, value: ArrayViewD<'_, f32>) -> Result<()> {
         let k = self.input_index(name)?;
-        self.set_input_at(k, value)
+        self.set_input_at(k, TensorView::F32(value))
     }
 
     fn input_index(&self, name: &str) -> Result<usize> {
@@ -766,15 +809,11 @@ impl Request {
             })
     }
 
-    fn set_input_at(&mut self, k: usize, value: ArrayViewD<'_, f32>) -> Result<()> {
+    /// Set input `k` from `value`, whose element type must be the input's (integers of either
+    /// width are converted, range-checked).
+    fn set_input_at(&mut self, k: usize, value: TensorView<'_>) -> Result<()> {
         let info = &self.info.inputs[k];
-        if info.element_type != "f32" {
-            return Err(RuntimeError::Input(format!(
-                "input {:?} has element type {}; only f32 inputs can be set",
-                info.name, info.element_type
-            )));
-        }
-        let fits = value.ndim() == info.shape.len()
+        let fits = value.shape().len() == info.shape.len()
             && value
                 .shape()
                 .iter()
@@ -789,6 +828,20 @@ impl Request {
                 info.shape_text()
             )));
         }
+        let want = match info.element_type.as_str() {
+            "f32" => DType::F32,
+            "i32" => DType::I32,
+            "i64" => DType::I64,
+            "boolean" => DType::Bool,
+            other => {
+                return Err(RuntimeError::Input(format!(
+                    "input {:?} has element type {other}, which keras2ov cannot set",
+                    info.name
+                )))
+            }
+        };
+        let bytes = input_bytes(&info.name, &value, want)?;
+        let dims: Vec<i64> = value.shape().iter().map(|&d| d as i64).collect();
         let action = || {
             format!(
                 "set input {:?} with shape {}",
@@ -796,28 +849,31 @@ impl Request {
                 shape_text(&value.shape().iter().map(|&d| Some(d)).collect::<Vec<_>>())
             )
         };
-        if value.ndim() == 0 {
+        if dims.is_empty() {
             // The C API cannot make a rank-0 shape (`ov_shape_create` refuses rank 0): write
             // into the request's own (static, scalar) input tensor instead.
             let mut tensor = self
                 .request
                 .get_tensor(&info.name)
                 .map_err(ov_err(action()))?;
-            let data = tensor.get_data_mut::<f32>().map_err(ov_err(action()))?;
-            if let (Some(d), Some(v)) = (data.first_mut(), value.iter().next()) {
-                *d = *v;
-            }
+            let data = tensor.get_raw_data_mut().map_err(ov_err(action()))?;
+            let n = data.len().min(bytes.len());
+            data[..n].copy_from_slice(&bytes[..n]);
             return Ok(());
         }
-        let dims: Vec<i64> = value.shape().iter().map(|&d| d as i64).collect();
         let shape = Shape::new(&dims).map_err(ov_err(action()))?;
-        let mut tensor = Tensor::new(ElementType::F32, &shape).map_err(ov_err(action()))?;
-        if !value.is_empty() {
-            let data = tensor.get_data_mut::<f32>().map_err(ov_err(action()))?;
-            match value.as_slice() {
-                Some(src) => data.copy_from_slice(src),
-                None => data.iter_mut().zip(value.iter()).for_each(|(d, s)| *d = *s),
-            }
+        let et = match want {
+            DType::F32 => ElementType::F32,
+            DType::I32 => ElementType::I32,
+            DType::I64 => ElementType::I64,
+            DType::Bool => ElementType::Boolean,
+        };
+        let mut tensor = Tensor::new(et, &shape).map_err(ov_err(action()))?;
+        if !bytes.is_empty() {
+            tensor
+                .get_raw_data_mut()
+                .map_err(ov_err(action()))?
+                .copy_from_slice(&bytes);
         }
         self.request
             .set_input_tensor_by_index(k, &tensor)
@@ -854,6 +910,27 @@ impl Request {
 
     /// Output `k` (model order) as f32.
     pub fn read_output(&self, k: usize) -> Result<ArrayD<f32>> {
+        Ok(match self.read_output_tensor(k)? {
+            crate::tensor::Tensor::F32(a) => a,
+            t => t.to_f64().mapv(|v| v as f32),
+        })
+    }
+
+    /// Every output by tensor name, in model order, in its own element type.
+    pub fn read_output_tensors(&self) -> Result<Vec<(String, crate::tensor::Tensor)>> {
+        (0..self.info.outputs.len())
+            .map(|k| {
+                Ok((
+                    self.info.outputs[k].name.clone(),
+                    self.read_output_tensor(k)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Output `k` (model order) in its own element type (f32, i32, i64 or bool).
+    pub fn read_output_tensor(&self, k: usize) -> Result<crate::tensor::Tensor> {
+        use crate::tensor::Tensor as T;
         let name = &self.info.outputs[k].name;
         let action = || format!("read output {name:?}");
         let t = self
@@ -874,39 +951,57 @@ impl Request {
         };
         let n: usize = shape.iter().product();
         let et = t.get_element_type().map_err(ov_err(action()))?;
-        let data: Vec<f32> = if n == 0 {
-            Vec::new()
-        } else {
-            match et {
-                ElementType::F32 => t.get_data::<f32>().map_err(ov_err(action()))?.to_vec(),
-                ElementType::I64 => t
-                    .get_data::<i64>()
-                    .map_err(ov_err(action()))?
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect(),
-                ElementType::Boolean | ElementType::U8 => t
-                    .get_raw_data()
-                    .map_err(ov_err(action()))?
-                    .iter()
-                    .map(|&v| f32::from(u8::from(v != 0)))
-                    .collect(),
-                other => {
-                    return Err(RuntimeError::Output(format!(
-                        "output {name:?} has element type {}, which keras2ov cannot read",
-                        element_name(other)
-                    )))
-                }
+        let bad = |len: usize| {
+            RuntimeError::Output(format!(
+                "output {name:?}: OpenVINO returned {len} values for shape {shape:?}"
+            ))
+        };
+        fn make<E: Clone>(shape: &[usize], data: &[E], n: usize) -> Option<ArrayD<E>> {
+            let data = if n == 0 { Vec::new() } else { data.to_vec() };
+            ArrayD::from_shape_vec(IxDyn(shape), data).ok()
+        }
+        let tensor = match et {
+            ElementType::F32 => {
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<f32>().map_err(ov_err(action()))?
+                };
+                T::F32(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
+            }
+            ElementType::I32 => {
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<i32>().map_err(ov_err(action()))?
+                };
+                T::I32(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
+            }
+            ElementType::I64 => {
+                let d = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_data::<i64>().map_err(ov_err(action()))?
+                };
+                T::I64(make(&shape, d, n).ok_or_else(|| bad(d.len()))?)
+            }
+            ElementType::Boolean | ElementType::U8 => {
+                let raw = if n == 0 {
+                    &[][..]
+                } else {
+                    t.get_raw_data().map_err(ov_err(action()))?
+                };
+                let d: Vec<bool> = raw.iter().map(|&v| v != 0).collect();
+                T::Bool(make(&shape, &d, n).ok_or_else(|| bad(d.len()))?)
+            }
+            other => {
+                return Err(RuntimeError::Output(format!(
+                    "output {name:?} has element type {}, which keras2ov cannot read",
+                    element_name(other)
+                )))
             }
         };
-        if data.len() != n {
-            return Err(RuntimeError::Output(format!(
-                "output {name:?}: OpenVINO returned {} values for shape {shape:?}",
-                data.len()
-            )));
-        }
-        ArrayD::from_shape_vec(IxDyn(&shape), data)
-            .map_err(|e| RuntimeError::Output(format!("output {name:?}: {e}")))
+        Ok(tensor)
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{compare, get, manifest, read_npz};
+use common::{compare, get_tensor, manifest, read_npz, read_tensors};
 use keras2ov::autodiff::{self, Mode};
 use keras2ov::interp;
 
@@ -23,7 +23,8 @@ fn check(hessian: bool, mode: Mode) {
         .filter(|f| !common::expected_unsupported(&f.name))
     {
         let result = (|| -> Result<usize, String> {
-            let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
+            let (_, g) = keras2ov::pipeline::load_graph_shaped(&f.keras, &f.input_shapes())
+                .map_err(|e| format!("{e:#}"))?;
             let sel = autodiff::select(&g, &[], &[]).map_err(|e| e.to_string())?;
             let d = if hessian {
                 autodiff::hessian(&g, &sel, mode)
@@ -31,11 +32,11 @@ fn check(hessian: bool, mode: Mode) {
                 autodiff::jacobian(&g, &sel, mode)
             }
             .map_err(|e| e.to_string())?;
-            let inputs = read_npz(&f.inputs);
+            let inputs = read_tensors(&f.inputs);
             let args: Vec<_> = d
                 .inputs
                 .iter()
-                .map(|&p| get(&inputs, d.input_name(p)).mapv(f64::from))
+                .map(|&p| get_tensor(&inputs, d.input_name(p)).to_f64())
                 .collect();
             let got = interp::eval(&d, &args)?;
             let want = read_npz(&f.derivs);

@@ -582,7 +582,7 @@ fn static_batch_and_input_errors() {
         err.to_string().contains("\"nope\"") && err.to_string().contains('x'),
         "{err}"
     );
-    let err = c.infer::<&str>(&[]).unwrap_err();
+    let err = c.infer::<&str, ndarray::ArrayD<f32>>(&[]).unwrap_err();
     assert!(
         err.to_string().contains("missing") && err.to_string().contains('x'),
         "{err}"

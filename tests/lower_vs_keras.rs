@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{compare, get, manifest, read_npz};
+use common::{compare, get, get_tensor, manifest, read_npz, read_tensors};
 use keras2ov::interp;
 
 #[test]
@@ -16,12 +16,13 @@ fn lowered_graphs_reproduce_keras_outputs() {
         .filter(|f| !common::expected_unsupported(&f.name))
     {
         let result = (|| -> Result<(), String> {
-            let (_, g) = keras2ov::pipeline::load_graph(&f.keras).map_err(|e| format!("{e:#}"))?;
-            let inputs = read_npz(&f.inputs);
+            let (_, g) = keras2ov::pipeline::load_graph_shaped(&f.keras, &f.input_shapes())
+                .map_err(|e| format!("{e:#}"))?;
+            let inputs = read_tensors(&f.inputs);
             let args: Vec<_> = g
                 .inputs
                 .iter()
-                .map(|&p| get(&inputs, g.input_name(p)).mapv(f64::from))
+                .map(|&p| get_tensor(&inputs, g.input_name(p)).to_f64())
                 .collect();
             let got = interp::eval(&g, &args)?;
             let want = read_npz(&f.outputs);

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{compare, get, manifest, read_npz, Fixture, EXPECTED_UNSUPPORTED};
+use common::{
+    compare, get_tensor, manifest, read_npz, read_tensors, Fixture, EXPECTED_UNSUPPORTED,
+};
 use keras2ov::autodiff::Mode;
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
@@ -16,13 +18,14 @@ fn run_fixture(
     f: &Fixture,
     d: &Derivatives,
 ) -> Result<Vec<(String, ndarray::ArrayD<f32>)>, String> {
-    let ir = pipeline::convert_with(&f.keras, None, d).map_err(|e| format!("{e:#}"))?;
+    let ir = pipeline::convert_shaped(&f.keras, &f.input_shapes(), None, d)
+        .map_err(|e| format!("{e:#}"))?;
     let mut compiled = rt.compile(&ir).map_err(|e| e.to_string())?;
-    let inputs = read_npz(&f.inputs);
+    let inputs = read_tensors(&f.inputs);
     let names: Vec<String> = compiled.inputs().iter().map(|i| i.name.clone()).collect();
     let feed: Vec<(String, _)> = names
         .iter()
-        .map(|n| (n.clone(), get(&inputs, n).clone()))
+        .map(|n| (n.clone(), get_tensor(&inputs, n).clone()))
         .collect();
     compiled.infer(&feed).map_err(|e| e.to_string())
 }

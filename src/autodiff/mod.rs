@@ -27,6 +27,12 @@ pub enum AdError {
     },
     #[error("input '{0}' is not a float tensor: integer inputs are not differentiable")]
     NotDifferentiable(String),
+    #[error("output '{0}' is not a float tensor: integer outputs are not differentiable")]
+    NotDifferentiableOutput(String),
+    #[error("nothing to differentiate: the model's inputs ({0}) are all integer or bool (token ids, masks), and derivatives are taken only with respect to float inputs")]
+    OnlyIntegerInputs(String),
+    #[error("nothing to differentiate: the model's outputs ({0}) are all integer or bool")]
+    OnlyIntegerOutputs(String),
     #[error("input '{0}' has a dimension of unknown size besides the batch: per-sample Jacobians need a static sample shape")]
     DynamicShape(String),
     #[error("output '{0}' has a dimension of unknown size besides the batch: per-sample Jacobians need a static sample shape")]
@@ -48,16 +54,22 @@ pub struct Selection {
     pub of: Vec<usize>,
 }
 
-/// Resolve `--wrt` / `--of` names (default: every float input, every output).
+/// Resolve `--wrt` / `--of` names (default: every float input, every float output). A model
+/// whose inputs (or outputs) are all integer has nothing to differentiate: an error says so.
 pub fn select(g: &OpGraph, wrt: &[String], of: &[String]) -> Result<Selection, AdError> {
     let input_names = g.input_names();
     let output_names = g.output_names();
     let wrt_ids = if wrt.is_empty() {
-        g.inputs
+        let floats: Vec<ValueId> = g
+            .inputs
             .iter()
             .copied()
             .filter(|&p| g.dtype(p) == DType::F32)
-            .collect()
+            .collect();
+        if floats.is_empty() && !g.inputs.is_empty() {
+            return Err(AdError::OnlyIntegerInputs(input_names.join(", ")));
+        }
+        floats
     } else {
         wrt.iter()
             .map(|name| {
@@ -76,19 +88,27 @@ pub fn select(g: &OpGraph, wrt: &[String], of: &[String]) -> Result<Selection, A
             })
             .collect::<Result<Vec<_>, _>>()?
     };
+    let float_output = |k: usize| g.dtype(g.outputs[k].1) == DType::F32;
     let of_idx = if of.is_empty() {
-        (0..g.outputs.len()).collect()
+        let floats: Vec<usize> = (0..g.outputs.len()).filter(|&k| float_output(k)).collect();
+        if floats.is_empty() && !g.outputs.is_empty() {
+            return Err(AdError::OnlyIntegerOutputs(output_names.join(", ")));
+        }
+        floats
     } else {
         of.iter()
             .map(|name| {
-                output_names
-                    .iter()
-                    .position(|n| n == name)
-                    .ok_or_else(|| AdError::UnknownName {
+                let k = output_names.iter().position(|n| n == name).ok_or_else(|| {
+                    AdError::UnknownName {
                         kind: "output",
                         name: name.clone(),
                         valid: output_names.join(", "),
-                    })
+                    }
+                })?;
+                if !float_output(k) {
+                    return Err(AdError::NotDifferentiableOutput(name.clone()));
+                }
+                Ok(k)
             })
             .collect::<Result<Vec<_>, _>>()?
     };

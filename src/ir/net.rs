@@ -116,7 +116,7 @@ impl Net {
         (self.layers.len() - 1, 0)
     }
 
-    /// `layer` with any number of output ports (`Split`); their refs in order.
+    /// `layer` with any number of output ports (`Split`, `TopK`); their refs in order.
     pub fn layer_outputs(
         &mut self,
         name: String,
@@ -344,6 +344,20 @@ impl<'n> LayerCx<'n> {
         let out = self.out();
         let name = format!("{}_{ty}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// The layer that computes the node's value as output `k` of several (`outs`): returns
+    /// every output port; port `k` must have the node's type.
+    pub fn op_with_outputs(
+        &mut self,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        ins: &[PortRef],
+        outs: Vec<Port>,
+    ) -> Vec<PortRef> {
+        let name = format!("{}_{ty}", self.prefix);
+        self.net.layer_outputs(name, ty, version, data, ins, outs)
     }
 
     /// A helper layer `{prefix}_{suffix}` with its own output port.

@@ -285,8 +285,8 @@ pub(crate) fn parse_root_bytes(bytes: &[u8], cx: &Cx) -> R<KerasModel> {
     Ok(model)
 }
 
-/// Parse the whole of `config.json`, given as a `Value`.
-#[cfg(test)]
+/// Parse the whole of `config.json`, given as a `Value` (also a model saved inside a
+/// wrapper's config), through the same checks as [`parse_root_bytes`].
 pub(crate) fn parse_root(root: &Value, cx: &Cx) -> R<KerasModel> {
     parse_root_bytes(&serde_json::to_vec(root).expect("serializable"), cx)
 }
@@ -346,6 +346,16 @@ fn loc_or_top(loc: &str) -> String {
     } else {
         loc.to_string()
     }
+}
+
+/// [`is_model_entry`] for an object already parsed (a wrapper's `layer`).
+pub(crate) fn is_model_object(obj: &Map<String, Value>) -> bool {
+    let class = obj.get("class_name").and_then(Value::as_str).unwrap_or("");
+    MODEL_CLASSES.contains(&class)
+        && obj
+            .get("config")
+            .and_then(|c| c.get("layers"))
+            .is_some_and(Value::is_array)
 }
 
 fn is_model_entry(obj: &RawObj) -> bool {

@@ -37,6 +37,35 @@ use std::io::{BufReader, Cursor, Read, Seek};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+/// The group names Keras' saving path gives a list of objects of these classes
+/// (`snake_case(class)`, made unique: `lstm_cell`, `lstm_cell_1`, ...), e.g. the cells of a
+/// `StackedRNNCells` under `.../cell/cells/`.
+pub fn container_names(classes: &[&str]) -> Vec<String> {
+    weights::container_names(classes)
+}
+
+/// Whether `v` is a serialized Functional or Sequential model (as a wrapper's `layer`).
+pub fn is_model_entry(v: &Value) -> bool {
+    v.as_object().is_some_and(config::is_model_object)
+}
+
+/// A model saved inside a wrapper's config (`TimeDistributed(Sequential(...))`): parsed and
+/// ordered like a nested model, its layers' weights taken from the wrapper's `weights`, whose
+/// paths run through `prefix` (`<wrapper group>/layer`). `file` names the archive in errors.
+pub fn wrapped_model(
+    entry: &Value,
+    weights: &[crate::layer_graph::Weight],
+    prefix: &str,
+    file: &str,
+) -> Result<crate::layer_graph::KerasModel, LoadError> {
+    let cx = config::Cx { file };
+    let mut model = config::parse_root(entry, &cx)?;
+    order::validate(&model, file)?;
+    weights::attach_flat(&mut model, weights, prefix);
+    order::sort(&mut model, file)?;
+    Ok(model)
+}
+
 /// Load a `.keras` archive from a file, with the [`Limits`] of the environment.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
     load_with(path, &Limits::from_env()?)

@@ -375,6 +375,46 @@ fn unique_name(base: String, used: &mut HashMap<String, usize>) -> String {
     }
 }
 
+/// The names `_save_container_state` gives the elements of a list of these classes.
+pub(crate) fn container_names(classes: &[&str]) -> Vec<String> {
+    let mut used = HashMap::new();
+    classes
+        .iter()
+        .map(|c| unique_name(to_snake_case(c), &mut used))
+        .collect()
+}
+
+/// Give the layers of `model`, a model saved inside a wrapper's config, their weights out of
+/// the wrapper's (already read, in walk order): the saving-path rule of [`attach`], applied to
+/// paths under `prefix` (`<wrapper group>/layer`) instead of HDF5 groups.
+pub(crate) fn attach_flat(model: &mut KerasModel, weights: &[Weight], prefix: &str) {
+    let sequential = model.class_name == "Sequential";
+    let mut used = HashMap::new();
+    for layer in model.layers.iter_mut() {
+        if !in_model_layers(layer, sequential) {
+            continue;
+        }
+        let group = format!(
+            "{prefix}/layers/{}",
+            unique_name(to_snake_case(&layer.class_name), &mut used)
+        );
+        let under = |p: String| -> Vec<Weight> {
+            weights
+                .iter()
+                .filter(|w| w.path.starts_with(&p))
+                .cloned()
+                .collect()
+        };
+        match &mut layer.kind {
+            NodeKind::Model(inner) => {
+                layer.weights = under(format!("{group}/vars/"));
+                attach_flat(inner, weights, &group);
+            }
+            _ => layer.weights = under(format!("{group}/")),
+        }
+    }
+}
+
 /// `saving_lib._name_key`: private attributes are visited last.
 fn name_key(name: &str) -> String {
     match name.strip_prefix('_') {

@@ -2,7 +2,7 @@
 
 use super::call::LayerCall;
 use super::LResult;
-use crate::opgraph::{BinaryOp, GResult, OpGraph, ReduceOp, UnaryOp, ValueId};
+use crate::opgraph::{BinaryOp, DType, GResult, OpGraph, ReduceOp, Tensor, UnaryOp, ValueId};
 
 fn inputs(g: &OpGraph, lc: &LayerCall, min: usize) -> LResult<Vec<ValueId>> {
     let xs = lc.all_tensors();
@@ -19,12 +19,70 @@ fn inputs(g: &OpGraph, lc: &LayerCall, min: usize) -> LResult<Vec<ValueId>> {
 pub fn concatenate(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let xs = inputs(g, lc, 1)?;
     let axis = lc.axis(lc.cfg_i64("axis")?.unwrap_or(-1), g.rank(xs[0]))?;
-    Ok(vec![g.concat(&xs, axis)?])
+    let y = g.concat(&xs, axis)?;
+    let masks = lc.all_masks();
+    let out = if masks.iter().any(Option::is_some) {
+        Some(concatenated_mask(g, &xs, &masks, axis)?)
+    } else {
+        None
+    };
+    lc.set_output_masks(vec![out]);
+    Ok(vec![y])
+}
+
+/// `Concatenate.compute_mask`: each mask broadcast to its input's shape (all true when the
+/// input has none), concatenated along `axis`, then `any` over the last axis.
+fn concatenated_mask(
+    g: &mut OpGraph,
+    xs: &[ValueId],
+    masks: &[Option<ValueId>],
+    axis: usize,
+) -> GResult<ValueId> {
+    let mut parts = Vec::new();
+    for (&x, m) in xs.iter().zip(masks) {
+        let m = match m {
+            Some(m) => {
+                let m = g.convert(*m, DType::Bool)?;
+                let mut shape = g.shape(m).clone();
+                while shape.len() < g.rank(x) {
+                    shape.push(Some(1));
+                }
+                g.reshape(m, shape)?
+            }
+            None => g.constant(Tensor::scalar_of(DType::Bool, 1.0)),
+        };
+        parts.push(g.broadcast_like(m, x)?);
+    }
+    let joined = g.concat(&parts, axis)?;
+    let f = g.convert(joined, DType::F32)?;
+    let r = g.rank(f);
+    let any = g.reduce(ReduceOp::Max, f, vec![r - 1], false)?;
+    let zero = g.scalar(0.0);
+    g.compare(crate::opgraph::CompareOp::Greater, any, zero)
+}
+
+/// `Merge.compute_mask` (Add, Subtract, Multiply, Average, Maximum, Minimum): the OR of the
+/// inputs' masks, or none when an input has none.
+fn merged_mask(g: &mut OpGraph, lc: &LayerCall) -> LResult<()> {
+    let masks: Option<Vec<ValueId>> = lc.all_masks().into_iter().collect();
+    let mut out = None;
+    if let Some(ms) = masks.filter(|m| !m.is_empty()) {
+        let mut m = g.convert(ms[0], DType::Bool)?;
+        for &n in &ms[1..] {
+            let n = g.convert(n, DType::Bool)?;
+            let t = g.constant(Tensor::scalar_of(DType::Bool, 1.0));
+            m = g.select(m, t, n)?;
+        }
+        out = Some(m);
+    }
+    lc.set_output_masks(vec![out]);
+    Ok(())
 }
 
 /// Add, Multiply, Maximum, Minimum: a left fold of `op`, as Keras' merge functions.
 pub fn fold(g: &mut OpGraph, lc: &LayerCall, op: BinaryOp) -> LResult<Vec<ValueId>> {
     let xs = inputs(g, lc, 1)?;
+    merged_mask(g, lc)?;
     Ok(vec![fold_values(g, op, &xs)?])
 }
 
@@ -39,6 +97,7 @@ fn fold_values(g: &mut OpGraph, op: BinaryOp, xs: &[ValueId]) -> GResult<ValueId
 /// The sum divided by the number of inputs.
 pub fn average(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let xs = inputs(g, lc, 1)?;
+    merged_mask(g, lc)?;
     let s = fold_values(g, BinaryOp::Add, &xs)?;
     Ok(vec![g.binary_scalar(BinaryOp::Div, s, xs.len() as f32)?])
 }
@@ -48,6 +107,7 @@ pub fn subtract(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     if xs.len() != 2 {
         return Err(lc.error("Subtract takes exactly 2 inputs"));
     }
+    merged_mask(g, lc)?;
     Ok(vec![g.sub(xs[0], xs[1])?])
 }
 

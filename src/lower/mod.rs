@@ -3,21 +3,27 @@
 //! so that derivatives of the lowered graph are JAX's derivatives.
 
 mod activations;
+mod attention;
 mod call;
 mod core_layers;
 mod image;
+pub mod einsum;
+mod indexing;
 mod merging;
 mod normalization;
 mod numpy_ops;
+mod pooling1d;
+mod recurrent;
 mod registry;
 mod reshaping;
 mod spectral;
+mod wrapped;
 
 pub use call::{LayerCall, Val};
 pub use registry::{supported_layers, supported_ops};
 
 use crate::layer_graph::{KerasModel, NodeKind, TensorRef};
-use crate::opgraph::{DType, GraphError, OpGraph, Origin, ValueId};
+use crate::opgraph::{shape_fmt, DType, GraphError, OpGraph, Origin, ValueId};
 use crate::text::{clip, clip_to};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,31 +105,111 @@ pub struct TraceEntry {
     pub shapes: Vec<crate::opgraph::Shape>,
 }
 
+/// A Keras tensor while lowering: its value and the mask Keras attaches to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KTensor {
+    pub v: ValueId,
+    /// A bool value (`True` = keep), usually `[B, T]`.
+    pub mask: Option<ValueId>,
+}
+
+impl KTensor {
+    pub fn plain(v: ValueId) -> Self {
+        KTensor { v, mask: None }
+    }
+}
+
+/// Per-sample shapes given for inputs whose Keras shape has unknown dimensions besides the
+/// batch (`--input-shape x=6,3` for `batch_shape [null, null, 3]`).
+pub type InputShapes = [(String, Vec<usize>)];
+
 /// Lower a model: one Parameter per Keras input (named after it), one output per Keras output.
 pub fn lower(model: &KerasModel) -> LResult<OpGraph> {
-    lower_traced(model).map(|(g, _)| g)
+    lower_shaped(model, &[])
+}
+
+/// `lower` with the given per-sample input shapes filling unknown dimensions.
+pub fn lower_shaped(model: &KerasModel, shapes: &InputShapes) -> LResult<OpGraph> {
+    lower_traced(model, shapes).map(|(g, _)| g)
+}
+
+/// The element type of the Parameter for a Keras input dtype; integers are computed in int32
+/// as JAX does, so an int64 input is converted after the Parameter.
+pub fn input_dtype(name: &str, dtype: &str) -> LResult<DType> {
+    Ok(match dtype {
+        "float32" | "float16" | "bfloat16" | "float64" => DType::F32,
+        "int32" => DType::I32,
+        "int64" => DType::I64,
+        "bool" => DType::Bool,
+        other => {
+            return Err(LowerError::Model(format!(
+                "input '{}' has dtype {}: keras2ov supports float, int32, int64 and bool inputs",
+                clip(name),
+                clip(other)
+            )))
+        }
+    })
+}
+
+/// The Keras input shape with unknown non-batch dimensions taken from `given`.
+fn input_shape(
+    name: &str,
+    keras: &[Option<usize>],
+    given: &InputShapes,
+) -> LResult<Vec<Option<usize>>> {
+    let Some((_, dims)) = given.iter().find(|(n, _)| n == name) else {
+        return Ok(keras.to_vec());
+    };
+    let fits = dims.len() + 1 == keras.len()
+        && keras[1..]
+            .iter()
+            .zip(dims)
+            .all(|(k, &d)| k.is_none_or(|k| k == d));
+    if !fits {
+        return Err(LowerError::Model(format!(
+            "input '{}' has shape {} in the model: a per-sample shape {dims:?} does not fit it",
+            clip(name),
+            shape_fmt(keras)
+        )));
+    }
+    Ok(std::iter::once(keras[0])
+        .chain(dims.iter().map(|&d| Some(d)))
+        .collect())
 }
 
 /// `lower`, also returning every layer call's output shapes.
-pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
+pub fn lower_traced(
+    model: &KerasModel,
+    shapes: &InputShapes,
+) -> LResult<(OpGraph, Vec<TraceEntry>)> {
     let unsupported = registry::find_unsupported(model, "");
     if !unsupported.is_empty() {
         return Err(LowerError::Unsupported(unsupported));
     }
     let mut g = OpGraph::new();
     let mut inputs = Vec::new();
-    for spec in model.input_specs() {
-        if !matches!(
-            spec.dtype.as_str(),
-            "float32" | "float16" | "bfloat16" | "float64"
-        ) {
-            return Err(LowerError::Model(format!(
-                "input '{}' has dtype {}: only float inputs are supported",
-                clip(&spec.name),
-                clip(&spec.dtype)
-            )));
-        }
-        inputs.push(g.parameter(&spec.name, DType::F32, spec.shape.clone()));
+    let specs = model.input_specs();
+    if let Some((n, _)) = shapes
+        .iter()
+        .find(|(n, _)| !specs.iter().any(|s| &s.name == n))
+    {
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        return Err(LowerError::Model(format!(
+            "a shape is given for input '{}', but the model's inputs are {}",
+            clip(n),
+            clip(&names.join(", "))
+        )));
+    }
+    for spec in specs {
+        let dtype = input_dtype(&spec.name, &spec.dtype)?;
+        let shape = input_shape(&spec.name, &spec.shape, shapes)?;
+        let p = g.parameter(&spec.name, dtype, shape);
+        let v = if dtype == DType::I64 {
+            g.convert(p, DType::I32)?
+        } else {
+            p
+        };
+        inputs.push(KTensor::plain(v));
     }
     if inputs.len() != model.inputs.len() {
         return Err(LowerError::Model(
@@ -133,8 +219,8 @@ pub fn lower_traced(model: &KerasModel) -> LResult<(OpGraph, Vec<TraceEntry>)> {
     let mut trace = Vec::new();
     let outputs = lower_model(&mut g, model, &inputs, "", &mut trace)?;
     g.set_origin(None);
-    for (name, v) in output_keys(model).iter().zip(outputs) {
-        g.output(name, v);
+    for (name, t) in output_keys(model).iter().zip(outputs) {
+        g.output(name, t.v);
     }
     Ok((g, trace))
 }
@@ -168,13 +254,13 @@ pub fn output_keys(model: &KerasModel) -> Vec<String> {
 
 /// Lower `model` called on `inputs`; returns its outputs. Used for the top level and for
 /// nested models (each call lowers the nested graph again, sharing its weight constants).
-fn lower_model(
+pub(super) fn lower_model(
     g: &mut OpGraph,
     model: &KerasModel,
-    inputs: &[ValueId],
+    inputs: &[KTensor],
     prefix: &str,
     trace: &mut Vec<TraceEntry>,
-) -> LResult<Vec<ValueId>> {
+) -> LResult<Vec<KTensor>> {
     if inputs.len() != model.inputs.len() {
         return Err(LowerError::Model(format!(
             "model '{}' expects {} inputs, called with {}",
@@ -184,7 +270,7 @@ fn lower_model(
         )));
     }
     // (layer, node_index) -> output tensors of that call.
-    let mut env: HashMap<(String, usize), Vec<ValueId>> = HashMap::new();
+    let mut env: HashMap<(String, usize), Vec<KTensor>> = HashMap::new();
     for (r, &v) in model.inputs.iter().zip(inputs) {
         env.insert((r.layer.clone(), r.node_index), vec![v]);
     }
@@ -200,7 +286,7 @@ fn lower_model(
             continue;
         }
         for (node_index, call) in layer.calls.iter().enumerate() {
-            let lookup = |r: &TensorRef| -> LResult<ValueId> {
+            let lookup = |r: &TensorRef| -> LResult<KTensor> {
                 env.get(&(r.layer.clone(), r.node_index))
                     .and_then(|outs| outs.get(r.tensor_index).copied())
                     .ok_or_else(|| LowerError::Layer {
@@ -220,8 +306,9 @@ fn lower_model(
                 class: layer.class_name.clone(),
             })));
             let outs = match &layer.kind {
+                // Functional.call sets each input's mask on the inner input tensors.
                 NodeKind::Model(inner) => {
-                    let ins = lc.all_tensors();
+                    let ins: Vec<KTensor> = lc.args.iter().flat_map(Val::tensors).collect();
                     lower_model(g, inner, &ins, &format!("{prefix}{}/", layer.name), trace)?
                 }
                 _ => registry::lower_call(g, &lc)?,
@@ -229,7 +316,7 @@ fn lower_model(
             trace.push(TraceEntry {
                 path: format!("{prefix}{}", layer.name),
                 node_index,
-                shapes: outs.iter().map(|&v| g.shape(v).clone()).collect(),
+                shapes: outs.iter().map(|t| g.shape(t.v).clone()).collect(),
             });
             env.insert((layer.name.clone(), node_index), outs);
         }

@@ -195,7 +195,7 @@ pub fn normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let (mean_t, var_t) = (align(mean)?, align(var)?);
     let std = match var_t {
         Tensor::F32(v) => Tensor::F32(v.mapv(|v| v.sqrt().max(1e-7))),
-        Tensor::I64(_) => unreachable!("variance is f32"),
+        _ => unreachable!("variance is f32"),
     };
     let m = g.constant(mean_t);
     let s = g.constant(std);

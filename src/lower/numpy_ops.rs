@@ -26,9 +26,8 @@ pub fn binary(
     lc: &LayerCall,
     f: fn(&mut OpGraph, ValueId, ValueId) -> GResult<ValueId>,
 ) -> LResult<Vec<ValueId>> {
-    let a = lc.tensor_arg(g, 0, "x1")?;
-    let b = lc.tensor_arg(g, 1, "x2")?;
-    Ok(vec![f(g, a, b)?])
+    let ab = lc.operands(g, &[(0, "x1"), (1, "x2")])?;
+    Ok(vec![f(g, ab[0], ab[1])?])
 }
 
 /// `log(x) * k` (log10, log2).
@@ -87,9 +86,14 @@ pub fn clip(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
 /// `where(condition, x1, x2)`; a non-boolean condition means "non-zero".
 pub fn where_(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let c = lc.tensor_arg(g, 0, "condition")?;
-    let a = lc.tensor_arg(g, 1, "x1")?;
-    let b = lc.tensor_arg(g, 2, "x2")?;
-    let c = g.convert(c, DType::Bool)?;
+    let ab = lc.operands(g, &[(1, "x1"), (2, "x2")])?;
+    let (a, b) = (ab[0], ab[1]);
+    let c = if g.dtype(c) == DType::Bool {
+        c
+    } else {
+        let zero = g.constant(crate::opgraph::Tensor::scalar_of(g.dtype(c), 0.0));
+        g.compare(crate::opgraph::CompareOp::NotEqual, c, zero)?
+    };
     Ok(vec![g.select(c, a, b)?])
 }
 

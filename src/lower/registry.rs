@@ -1,52 +1,98 @@
 //! Which Keras class lowers how: the one table of supported layers and ops.
 
 use super::call::LayerCall;
-use super::{
-    activations, core_layers, image, merging, normalization, numpy_ops, reshaping, spectral,
-};
-use super::{LResult, Unsupported};
+use super::{activations, core_layers, image, merging, normalization, numpy_ops, reshaping};
+use super::{attention, indexing, pooling1d, spectral};
+use super::{recurrent, wrapped, KTensor, LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
 use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
 use std::f64::consts::{LOG10_E, LOG2_E};
 
-type LowerFn = fn(&mut OpGraph, &LayerCall) -> LResult<Vec<ValueId>>;
+pub(super) type LowerFn = fn(&mut OpGraph, &LayerCall) -> LResult<Vec<ValueId>>;
+
+/// What a layer does with the mask of its input when its lowering function does not set its
+/// output masks itself (`LayerCall::set_output_masks`): Keras' `supports_masking` with the
+/// default `compute_mask` (the input's mask passes to the outputs), or no masking support
+/// (the mask is dropped, as Keras drops it with a warning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mask {
+    Keep,
+    Drop,
+}
+
+use Mask::{Drop, Keep};
 
 /// Layers (module `keras.layers` / `keras.src.layers...`), by class name.
-const LAYERS: &[(&str, LowerFn)] = &[
-    ("Dense", core_layers::dense),
-    ("Identity", core_layers::identity),
-    ("Dropout", core_layers::identity),
-    ("SpatialDropout1D", core_layers::identity),
-    ("SpatialDropout2D", core_layers::identity),
-    ("SpatialDropout3D", core_layers::identity),
-    ("GaussianNoise", core_layers::identity),
-    ("GaussianDropout", core_layers::identity),
-    ("AlphaDropout", core_layers::identity),
-    ("Rescaling", core_layers::rescaling),
-    ("Activation", activations::activation_layer),
-    ("ReLU", activations::relu_layer),
-    ("LeakyReLU", activations::leaky_relu_layer),
-    ("PReLU", activations::prelu_layer),
-    ("ELU", activations::elu_layer),
-    ("Softmax", activations::softmax_layer),
-    ("BatchNormalization", normalization::batch_normalization),
-    ("LayerNormalization", normalization::layer_normalization),
-    ("Normalization", normalization::normalization),
-    ("Flatten", reshaping::flatten),
-    ("Reshape", reshaping::reshape),
-    ("Permute", reshaping::permute),
-    ("RepeatVector", reshaping::repeat_vector),
-    ("Concatenate", merging::concatenate),
-    ("Add", |g, lc| merging::fold(g, lc, BinaryOp::Add)),
-    ("Subtract", merging::subtract),
-    ("Multiply", |g, lc| merging::fold(g, lc, BinaryOp::Mul)),
-    ("Average", merging::average),
-    ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max)),
-    ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min)),
-    ("Dot", merging::dot),
-    ("Resizing", image::resizing),
-    ("CenterCrop", image::center_crop),
-    ("UpSampling2D", image::upsampling2d),
+const LAYERS: &[(&str, LowerFn, Mask)] = &[
+    ("Dense", core_layers::dense, Keep),
+    ("Identity", core_layers::identity, Keep),
+    ("Dropout", core_layers::identity, Keep),
+    ("SpatialDropout1D", core_layers::identity, Keep),
+    ("SpatialDropout2D", core_layers::identity, Keep),
+    ("SpatialDropout3D", core_layers::identity, Keep),
+    ("GaussianNoise", core_layers::identity, Keep),
+    ("GaussianDropout", core_layers::identity, Keep),
+    ("AlphaDropout", core_layers::identity, Keep),
+    ("Rescaling", core_layers::rescaling, Keep),
+    ("Activation", activations::activation_layer, Keep),
+    ("ReLU", activations::relu_layer, Keep),
+    ("LeakyReLU", activations::leaky_relu_layer, Keep),
+    ("PReLU", activations::prelu_layer, Keep),
+    ("ELU", activations::elu_layer, Keep),
+    ("Softmax", activations::softmax_layer, Keep),
+    (
+        "BatchNormalization",
+        normalization::batch_normalization,
+        Keep,
+    ),
+    (
+        "LayerNormalization",
+        normalization::layer_normalization,
+        Keep,
+    ),
+    ("Normalization", normalization::normalization, Keep),
+    ("Flatten", reshaping::flatten, Drop),
+    ("Reshape", reshaping::reshape, Drop),
+    ("Permute", reshaping::permute, Drop),
+    ("RepeatVector", reshaping::repeat_vector, Drop),
+    ("Concatenate", merging::concatenate, Keep),
+    ("Add", |g, lc| merging::fold(g, lc, BinaryOp::Add), Keep),
+    ("Subtract", merging::subtract, Keep),
+    (
+        "Multiply",
+        |g, lc| merging::fold(g, lc, BinaryOp::Mul),
+        Keep,
+    ),
+    ("Average", merging::average, Keep),
+    ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max), Keep),
+    ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min), Keep),
+    ("Dot", merging::dot, Drop),
+    ("Embedding", indexing::embedding, Drop),
+    ("Masking", recurrent::masking, Keep),
+    ("SimpleRNN", recurrent::single_cell_layer, Keep),
+    ("LSTM", recurrent::single_cell_layer, Keep),
+    ("GRU", recurrent::single_cell_layer, Keep),
+    ("RNN", recurrent::rnn, Keep),
+    ("Bidirectional", wrapped::bidirectional, Keep),
+    ("TimeDistributed", wrapped::time_distributed, Keep),
+    (
+        "GlobalAveragePooling1D",
+        pooling1d::global_average_pooling_1d,
+        Drop,
+    ),
+    ("GlobalMaxPooling1D", pooling1d::global_max_pooling_1d, Drop),
+    ("EinsumDense", attention::einsum_dense, Drop),
+    ("MultiHeadAttention", attention::multi_head_attention, Keep),
+    (
+        "GroupQueryAttention",
+        attention::group_query_attention,
+        Keep,
+    ),
+    ("Attention", attention::attention, Keep),
+    ("AdditiveAttention", attention::additive_attention, Keep),
+    ("Resizing", image::resizing, Drop),
+    ("CenterCrop", image::center_crop, Drop),
+    ("UpSampling2D", image::upsampling2d, Drop),
 ];
 
 /// `keras.src.ops.*` operations, by class name.
@@ -89,6 +135,9 @@ const OPS: &[(&str, LowerFn)] = &[
     }),
     ("Equal", |g, lc| {
         numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::Equal, a, b))
+    }),
+    ("NotEqual", |g, lc| {
+        numpy_ops::binary(g, lc, |g, a, b| g.compare(CompareOp::NotEqual, a, b))
     }),
     ("Negative", |g, lc| {
         numpy_ops::map(g, lc, |g, x| g.unary(UnaryOp::Neg, x))
@@ -176,6 +225,19 @@ const OPS: &[(&str, LowerFn)] = &[
     ("FFT", spectral::fft),
     ("FFT2", spectral::fft2),
     ("IFFT2", spectral::ifft2),
+    ("Einsum", attention::einsum_op),
+    ("DotProductAttention", attention::dot_product_attention_op),
+    ("Take", indexing::take),
+    ("TakeAlongAxis", indexing::take_along_axis),
+    ("OneHot", indexing::one_hot),
+    ("Argmax", |g, lc| indexing::arg_extreme(g, lc, true)),
+    ("Argmin", |g, lc| indexing::arg_extreme(g, lc, false)),
+    ("Argsort", indexing::argsort),
+    ("Cumsum", indexing::cumsum),
+    ("Tril", |g, lc| indexing::tri(g, lc, true)),
+    ("Triu", |g, lc| indexing::tri(g, lc, false)),
+    ("Any", indexing::any),
+    ("OnesLike", indexing::ones_like),
 ];
 
 /// Built-in Keras classes live in `keras.*` modules; anything else is a custom class even
@@ -184,27 +246,62 @@ fn is_builtin(layer: &LayerNode) -> bool {
     layer.module == "keras" || layer.module.starts_with("keras.")
 }
 
-fn lookup(layer: &LayerNode) -> Option<LowerFn> {
-    let table = match layer.kind {
-        NodeKind::Op => OPS,
-        _ => LAYERS,
-    };
+fn lookup(layer: &LayerNode) -> Option<(LowerFn, Mask)> {
     if !is_builtin(layer) {
         return None;
     }
-    table
-        .iter()
-        .find(|(name, _)| *name == layer.class_name)
-        .map(|(_, f)| *f)
+    let name = layer.class_name.as_str();
+    match layer.kind {
+        NodeKind::Op => OPS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| (*f, Drop)),
+        _ => LAYERS
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .map(|(_, f, m)| (*f, *m)),
+    }
 }
 
 /// The supported class names, for the README table and `inspect`.
 pub fn supported_layers() -> impl Iterator<Item = &'static str> {
-    LAYERS.iter().map(|(n, _)| *n)
+    LAYERS
+        .iter()
+        .map(|(n, ..)| *n)
+        .chain(recurrent::cell_classes())
 }
 
 pub fn supported_ops() -> impl Iterator<Item = &'static str> {
     OPS.iter().map(|(n, _)| *n)
+}
+
+/// Config keys under which Keras saves the layers a wrapper holds (Bidirectional,
+/// TimeDistributed, RNN): each a serialized layer, or a list of them.
+const WRAPPED: [&str; 4] = ["layer", "backward_layer", "cell", "cells"];
+
+/// Why a layer (or a layer saved inside a wrapper's config) cannot be lowered, if it cannot.
+fn unsupported_reason(layer: &LayerNode) -> Option<String> {
+    if !is_builtin(layer) {
+        return Some(format!("custom class from module '{}'", layer.module));
+    }
+    let known = lookup(layer).is_some()
+        || matches!(layer.kind, NodeKind::Layer) && recurrent::is_cell(&layer.class_name);
+    if !known {
+        return Some(if matches!(layer.kind, NodeKind::Op) {
+            format!("op from {} not supported", layer.module)
+        } else {
+            "layer not supported".to_string()
+        });
+    }
+    ["activation", "recurrent_activation"]
+        .iter()
+        .find_map(|key| {
+            layer
+                .config
+                .get(*key)
+                .filter(|a| !activations::is_supported(a))
+                .map(|a| format!("{key} {a} not supported"))
+        })
 }
 
 /// Every unsupported layer or op in `model` and its nested models.
@@ -212,38 +309,85 @@ pub fn find_unsupported(model: &KerasModel, prefix: &str) -> Vec<Unsupported> {
     let mut out = Vec::new();
     for layer in &model.layers {
         let path = format!("{prefix}{}", layer.name);
-        let reason = match &layer.kind {
-            NodeKind::Input(_) => None,
-            NodeKind::Model(inner) => {
-                out.extend(find_unsupported(inner, &format!("{path}/")));
-                None
+        match &layer.kind {
+            NodeKind::Input(_) => {}
+            NodeKind::Model(inner) => out.extend(find_unsupported(inner, &format!("{path}/"))),
+            _ => {
+                if let Some(reason) = unsupported_reason(layer) {
+                    out.push(Unsupported {
+                        path: path.clone(),
+                        class_name: layer.class_name.clone(),
+                        registered_name: layer.registered_name.clone(),
+                        reason,
+                    });
+                }
+                out.extend(unsupported_wrapped(&layer.config, &path));
             }
-            _ if !is_builtin(layer) => Some(format!("custom class from module '{}'", layer.module)),
-            _ if lookup(layer).is_none() => Some(if matches!(layer.kind, NodeKind::Op) {
-                format!("op from {} not supported", layer.module)
-            } else {
-                "layer not supported".to_string()
-            }),
-            _ => layer
-                .config
-                .get("activation")
-                .filter(|a| !activations::is_supported(a))
-                .map(|a| format!("activation {a} not supported")),
-        };
-        if let Some(reason) = reason {
-            out.push(Unsupported {
-                path,
-                class_name: layer.class_name.clone(),
-                registered_name: layer.registered_name.clone(),
-                reason,
-            });
         }
     }
     out
 }
 
-/// Lower one call of a supported layer or op.
-pub fn lower_call(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
-    let f = lookup(lc.layer).ok_or_else(|| lc.error("unsupported"))?;
-    f(g, lc)
+/// The unsupported layers saved inside a wrapper's config (recursively).
+fn unsupported_wrapped(config: &serde_json::Value, path: &str) -> Vec<Unsupported> {
+    let mut out = Vec::new();
+    for key in WRAPPED {
+        let items = match config.get(key) {
+            Some(serde_json::Value::Array(a)) => a.iter().collect(),
+            Some(v) if v.is_object() => vec![v],
+            _ => vec![],
+        };
+        for v in items {
+            let inner = format!("{path}/{key}");
+            if crate::loader::is_model_entry(v) {
+                match crate::loader::wrapped_model(v, &[], "", path) {
+                    Ok(m) => out.extend(find_unsupported(&m, &format!("{inner}/"))),
+                    Err(e) => out.push(Unsupported {
+                        path: inner,
+                        class_name: "model".into(),
+                        registered_name: None,
+                        reason: e.to_string(),
+                    }),
+                }
+                continue;
+            }
+            let Some(node) = wrapped::layer_node(v, Vec::new()) else {
+                continue;
+            };
+            match &node.kind {
+                NodeKind::Model(m) => out.extend(find_unsupported(m, &format!("{inner}/"))),
+                _ => {
+                    if let Some(reason) = unsupported_reason(&node) {
+                        out.push(Unsupported {
+                            path: inner.clone(),
+                            class_name: node.class_name.clone(),
+                            registered_name: node.registered_name.clone(),
+                            reason: format!("{reason} (inside {path})"),
+                        });
+                    }
+                    out.extend(unsupported_wrapped(&node.config, &inner));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lower one call of a supported layer or op: its outputs with their masks.
+pub fn lower_call(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<KTensor>> {
+    let (f, rule) = lookup(lc.layer).ok_or_else(|| lc.error("unsupported"))?;
+    let outs = f(g, lc)?;
+    let masks = match lc.take_output_masks() {
+        Some(m) => m,
+        None if rule == Keep => lc.previous_mask(),
+        None => Vec::new(),
+    };
+    Ok(outs
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| KTensor {
+            v,
+            mask: masks.get(k).copied().flatten(),
+        })
+        .collect())
 }

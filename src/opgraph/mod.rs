@@ -301,6 +301,7 @@ impl OpGraph {
                 Some(prim::Rewrite::Input(k)) if self.shape(inputs[k]) == &shape => {
                     return Ok(inputs[k])
                 }
+                Some(prim::Rewrite::Value(v)) if self.shape(v) == &shape => return Ok(v),
                 Some(prim::Rewrite::Prim(q, ins)) if rewrite => {
                     p = q;
                     inputs = ins;

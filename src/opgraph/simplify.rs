@@ -89,11 +89,11 @@ fn intern_constant(g: &mut OpGraph, seen: &mut HashMap<Key, ValueId>, t: Tensor)
     v
 }
 
-/// The value of node `v` when every input is a constant and the result is a small f32 tensor.
+/// The value of node `v` when every input is a constant and the result is a small tensor.
 fn fold(g: &OpGraph, v: ValueId) -> Option<Tensor> {
     let node = g.node(v);
     let p = node.prim()?;
-    if node.dtype != DType::F32 || node.inputs.is_empty() {
+    if node.inputs.is_empty() {
         return None;
     }
     let consts: Vec<&Tensor> = node
@@ -108,7 +108,7 @@ fn fold(g: &OpGraph, v: ValueId) -> Option<Tensor> {
     let args: Vec<_> = consts.iter().map(|t| t.to_f64()).collect();
     let refs: Vec<_> = args.iter().collect();
     let value = p.eval(&refs).ok()?;
-    Some(Tensor::F32(value.mapv(|x| x as f32)))
+    Some(Tensor::from_f64(node.dtype, &value))
 }
 
 #[cfg(test)]

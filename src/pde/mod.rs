@@ -18,7 +18,7 @@ use thiserror::Error;
 pub enum PdeError {
     #[error("{0}")]
     Spec(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Derivative(#[from] AdError),
 }
 

@@ -48,6 +48,17 @@ pub fn parse(spec: &str, g: &OpGraph) -> Result<Partial, String> {
             outputs.join(", ")
         ));
     }
+    let (_, y) = g
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == output)
+        .expect("listed");
+    if g.dtype(*y) != DType::F32 {
+        return Err(format!(
+            "derivative '{spec}': output '{output}' is not a float tensor: integer outputs are \
+             not differentiable"
+        ));
+    }
     let vars = parts
         .map(|p| parse_var(p, spec, g))
         .collect::<Result<Vec<_>, _>>()?;

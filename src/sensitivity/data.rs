@@ -62,6 +62,14 @@ pub struct DataSet {
     source: Source,
 }
 
+/// Data of any element type as rows of f32 (integer ids are exact below 2^24).
+fn as_f32(t: crate::tensor::Tensor) -> ArrayD<f32> {
+    match t {
+        crate::tensor::Tensor::F32(a) => a,
+        other => other.to_f64().mapv(|v| v as f32),
+    }
+}
+
 /// `x=c1,c2` arguments of `--columns` (several may also be given in one argument, separated by
 /// spaces).
 pub fn parse_columns(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
@@ -102,7 +110,10 @@ impl DataSet {
                     bail!("--columns applies to .csv data only");
                 }
                 let arrays = if ext == "npz" {
-                    let mut all = crate::io::read_npz(path)?;
+                    let mut all: Vec<(String, ArrayD<f32>)> = crate::io::read_npz_tensors(path)?
+                        .into_iter()
+                        .map(|(n, t)| (n, as_f32(t)))
+                        .collect();
                     let mut ordered = Vec::new();
                     for s in inputs {
                         let k = all.iter().position(|(n, _)| *n == s.name).ok_or_else(|| {
@@ -125,7 +136,8 @@ impl DataSet {
                             names(inputs)
                         );
                     }
-                    vec![(inputs[0].name.clone(), crate::io::read_npy(path)?)]
+                    let t = crate::io::read_npy_tensor(path)?;
+                    vec![(inputs[0].name.clone(), as_f32(t))]
                 };
                 let mut flat = Vec::new();
                 let mut n_rows: Option<(usize, &str)> = None;

@@ -12,7 +12,7 @@ pub mod report_html;
 pub mod report_json;
 pub mod stats;
 
-use crate::opgraph::{OpGraph, ValueId};
+use crate::opgraph::{DType, OpGraph, Tensor, ValueId};
 use crate::pipeline::{self, Derivatives};
 use crate::runtime::{Precision, Runtime};
 use anyhow::{anyhow, bail, Context, Result};
@@ -158,6 +158,8 @@ struct Plan {
     offsets: Vec<usize>,
     /// The differentiated inputs, as indices into `inputs`.
     wrt_inputs: Vec<usize>,
+    /// The element type of each input (integer and bool inputs are fed converted rows).
+    dtypes: Vec<DType>,
 }
 
 impl Plan {
@@ -203,6 +205,7 @@ impl Plan {
             of,
             offsets,
             wrt_inputs,
+            dtypes: graph.inputs.iter().map(|&p| graph.dtype(p)).collect(),
         })
     }
 
@@ -355,17 +358,14 @@ fn keep_finite_rows(buf: &mut [f32], n: usize, width: usize) -> usize {
     kept
 }
 
-/// One model input per entry, `[batch, *shape]`, cut out of the data rows.
-fn feeds(
-    plan: &Plan,
-    buf: &[f32],
-    batch: usize,
-    width: usize,
-) -> Result<Vec<(String, ArrayD<f32>)>> {
+/// One model input per entry, `[batch, *shape]`, cut out of the data rows; integer and bool
+/// inputs (token ids, masks) are converted from the rows' values, which must be integers.
+fn feeds(plan: &Plan, buf: &[f32], batch: usize, width: usize) -> Result<Vec<(String, Tensor)>> {
     plan.inputs
         .iter()
         .zip(&plan.offsets)
-        .map(|(s, &off)| {
+        .zip(&plan.dtypes)
+        .map(|((s, &off), &dtype)| {
             let mut data = Vec::with_capacity(batch * s.size());
             for r in 0..batch {
                 let o = r * width + off;
@@ -373,7 +373,16 @@ fn feeds(
             }
             let mut shape = vec![batch];
             shape.extend(&s.shape);
-            Ok((s.name.clone(), ArrayD::from_shape_vec(shape, data)?))
+            let a = ArrayD::from_shape_vec(shape, data)?;
+            if dtype != DType::F32 && a.iter().any(|v| v.fract() != 0.0) {
+                anyhow::bail!(
+                    "input '{}' is {}: its data must be whole numbers",
+                    s.name,
+                    dtype.keras_name()
+                );
+            }
+            let t = Tensor::from_f64(dtype, &a.mapv(f64::from));
+            Ok((s.name.clone(), t))
         })
         .collect()
 }

@@ -6,11 +6,13 @@ pub use shape::{
     broadcast_shapes, fmt as shape_fmt, infer_unknown, num_elements, static_product, Dim, Shape,
 };
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
+    /// Keras' `int32` (JAX computes every integer in int32 unless x64 is enabled).
+    I32,
     I64,
     Bool,
 }
@@ -20,6 +22,7 @@ impl DType {
     pub fn ov_name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
+            DType::I32 => "i32",
             DType::I64 => "i64",
             DType::Bool => "boolean",
         }
@@ -29,17 +32,36 @@ impl DType {
     pub fn ov_precision(self) -> &'static str {
         match self {
             DType::F32 => "FP32",
+            DType::I32 => "I32",
             DType::I64 => "I64",
             DType::Bool => "BOOL",
         }
     }
+
+    /// Whether values of this type are integers (never differentiated).
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::I32 | DType::I64)
+    }
+
+    /// The Keras dtype name of a model input of this type.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::Bool => "bool",
+        }
+    }
 }
 
-/// A constant: f32 data (weights, literals) or i64 data (indices).
+/// An array of one element type: constants of a graph (f32 weights and literals, i64 shapes
+/// and indices, i32 and bool masks) and the arrays a model is run on.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tensor {
     F32(ArrayD<f32>),
+    I32(ArrayD<i32>),
     I64(ArrayD<i64>),
+    Bool(ArrayD<bool>),
 }
 
 impl Tensor {
@@ -55,30 +77,111 @@ impl Tensor {
     pub fn dtype(&self) -> DType {
         match self {
             Tensor::F32(_) => DType::F32,
+            Tensor::I32(_) => DType::I32,
             Tensor::I64(_) => DType::I64,
+            Tensor::Bool(_) => DType::Bool,
         }
     }
 
     pub fn shape(&self) -> &[usize] {
         match self {
             Tensor::F32(a) => a.shape(),
+            Tensor::I32(a) => a.shape(),
             Tensor::I64(a) => a.shape(),
+            Tensor::Bool(a) => a.shape(),
         }
     }
 
-    /// Little-endian bytes in C order, as the IR `.bin` stores them.
+    /// Little-endian bytes in C order, as the IR `.bin` stores them (booleans one byte each).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {
             Tensor::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
             Tensor::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::Bool(a) => a.iter().map(|&v| u8::from(v)).collect(),
         }
     }
 
-    /// The value as f64, for the reference interpreter.
+    /// The value as f64, for the reference interpreter (booleans are 0/1).
     pub fn to_f64(&self) -> ArrayD<f64> {
         match self {
             Tensor::F32(a) => a.mapv(f64::from),
+            Tensor::I32(a) => a.mapv(f64::from),
             Tensor::I64(a) => a.mapv(|v| v as f64),
+            Tensor::Bool(a) => a.mapv(|v| f64::from(u8::from(v))),
         }
+    }
+
+    /// An f64 value (as the interpreter holds it) stored as `dtype`: f32 rounded, integers
+    /// truncated, booleans non-zero.
+    pub fn from_f64(dtype: DType, a: &ArrayD<f64>) -> Tensor {
+        match dtype {
+            DType::F32 => Tensor::F32(a.mapv(|v| v as f32)),
+            DType::I32 => Tensor::I32(a.mapv(|v| v as i32)),
+            DType::I64 => Tensor::I64(a.mapv(|v| v as i64)),
+            DType::Bool => Tensor::Bool(a.mapv(|v| v != 0.0)),
+        }
+    }
+
+    /// A rank-0 constant of `dtype` holding `v` (converted as [`Tensor::from_f64`] does).
+    pub fn scalar_of(dtype: DType, v: f64) -> Tensor {
+        Tensor::from_f64(dtype, &ArrayD::from_elem(IxDyn(&[]), v))
+    }
+}
+
+/// A borrowed array of one element type: what a model is run on.
+#[derive(Clone, Debug)]
+pub enum TensorView<'a> {
+    F32(ArrayViewD<'a, f32>),
+    I32(ArrayViewD<'a, i32>),
+    I64(ArrayViewD<'a, i64>),
+    Bool(ArrayViewD<'a, bool>),
+}
+
+impl TensorView<'_> {
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorView::F32(_) => DType::F32,
+            TensorView::I32(_) => DType::I32,
+            TensorView::I64(_) => DType::I64,
+            TensorView::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            TensorView::F32(a) => a.shape(),
+            TensorView::I32(a) => a.shape(),
+            TensorView::I64(a) => a.shape(),
+            TensorView::Bool(a) => a.shape(),
+        }
+    }
+}
+
+/// Arrays that can be fed to a model: f32 arrays and tensors of any element type.
+pub trait AsTensorView {
+    fn tensor_view(&self) -> TensorView<'_>;
+}
+
+impl AsTensorView for ArrayD<f32> {
+    fn tensor_view(&self) -> TensorView<'_> {
+        TensorView::F32(self.view())
+    }
+}
+
+impl AsTensorView for Tensor {
+    fn tensor_view(&self) -> TensorView<'_> {
+        match self {
+            Tensor::F32(a) => TensorView::F32(a.view()),
+            Tensor::I32(a) => TensorView::I32(a.view()),
+            Tensor::I64(a) => TensorView::I64(a.view()),
+            Tensor::Bool(a) => TensorView::Bool(a.view()),
+        }
+    }
+}
+
+impl<T: AsTensorView> AsTensorView for &T {
+    fn tensor_view(&self) -> TensorView<'_> {
+        (*self).tensor_view()
     }
 }

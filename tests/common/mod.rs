@@ -1,6 +1,7 @@
 //! Shared test helpers: the fixture manifest and array comparison with stated tolerances.
 #![allow(dead_code)]
 
+use keras2ov::tensor::Tensor;
 use ndarray::ArrayD;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,13 @@ pub fn fixtures() -> PathBuf {
 
 /// Fixtures of things keras2ov refuses on purpose, with a word the error must name (checked
 /// in `openvino_vs_reference.rs`, skipped elsewhere).
-pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[("act_sparsemax", "sparsemax")];
+/// `td_conv1d` and `td_conv2d` wrap convolution layers, which issue 11 adds: remove them here
+/// once Conv1D, Conv2D and MaxPooling2D are supported.
+pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
+    ("act_sparsemax", "sparsemax"),
+    ("td_conv1d", "Conv1D"),
+    ("td_conv2d", "Conv2D"),
+];
 
 pub fn expected_unsupported(name: &str) -> bool {
     EXPECTED_UNSUPPORTED.iter().any(|(n, _)| *n == name)
@@ -87,9 +94,6 @@ pub const PENDING_ELSEWHERE: &[(&str, &str)] = &[
     ("model_vgg16", "issue 11a"),
     ("model_unet", "issue 11a"),
     ("model_timeseries_cnn", "issue 11a"),
-    ("layer_einsum_dense", "issue 13 (EinsumDense)"),
-    ("model_fno1d", "issue 13 (EinsumDense)"),
-    ("model_fno2d", "issue 13 (EinsumDense)"),
 ];
 
 /// Fixtures the fixture-driven tests run: all but those implemented on another branch.
@@ -139,8 +143,53 @@ pub fn manifest() -> Vec<Fixture> {
         .collect()
 }
 
+/// Every array of a `.npz`, as f32 (integer and bool arrays converted: Keras' int32 outputs).
 pub fn read_npz(path: &Path) -> Vec<(String, ArrayD<f32>)> {
-    keras2ov::io::read_npz(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
+    read_tensors(path)
+        .into_iter()
+        .map(|(n, t)| {
+            let a = match t {
+                Tensor::F32(a) => a,
+                other => other.to_f64().mapv(|v| v as f32),
+            };
+            (n, a)
+        })
+        .collect()
+}
+
+/// Every array of a `.npz` in its own element type (integer token ids, bool masks).
+pub fn read_tensors(path: &Path) -> Vec<(String, Tensor)> {
+    keras2ov::io::read_npz_tensors(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
+}
+
+pub fn get_tensor<'a>(arrays: &'a [(String, Tensor)], name: &str) -> &'a Tensor {
+    &arrays
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no array '{name}'"))
+        .1
+}
+
+impl Fixture {
+    /// The per-sample shapes fed to inputs whose Keras shape has unknown dimensions (a
+    /// variable sequence length): `--input-shape` for this fixture.
+    pub fn input_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.entry["inputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| {
+                i["keras_shape"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(Value::is_null))
+            })
+            .map(|i| {
+                let dims = i["shape"].as_array().expect("shape");
+                let dims = dims.iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                (i["name"].as_str().unwrap().to_string(), dims)
+            })
+            .collect()
+    }
 }
 
 pub fn get<'a>(arrays: &'a [(String, ArrayD<f32>)], name: &str) -> &'a ArrayD<f32> {

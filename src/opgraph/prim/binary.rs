@@ -1,4 +1,5 @@
-//! Element-wise arithmetic of two f32 values, NumPy broadcasting. JVP rules after
+//! Element-wise arithmetic of two values of one element type, NumPy broadcasting: f32, or
+//! integers for the ops integer arithmetic has (add, subtract, multiply, max, min). JVP rules after
 //! `jax/_src/lax/lax.py`; `Max`/`Min` use JAX's balanced rule (ties split the tangent).
 
 use super::values::zip2;
@@ -41,8 +42,18 @@ impl Primitive for BinaryOp {
     }
 
     fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
-        expect_f32(ins, &self.label())?;
-        Ok((DType::F32, broadcast_shapes(ins[0].1, ins[1].1)?))
+        let integer = matches!(
+            self,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min
+        );
+        let dtype = ins[0].0;
+        if !(dtype == DType::F32 || integer && dtype.is_int()) {
+            expect_f32(ins, &self.label())?;
+        }
+        if ins[1].0 != dtype {
+            return Err(format!("operands of {dtype:?} and {:?}", ins[1].0));
+        }
+        Ok((dtype, broadcast_shapes(ins[0].1, ins[1].1)?))
     }
 
     fn eval(&self, args: &[&Array]) -> Result<Array, String> {

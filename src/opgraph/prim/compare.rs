@@ -1,8 +1,8 @@
-//! Element-wise comparisons: f32 x f32 -> bool, NumPy broadcasting. Piecewise constant, so
-//! their tangent is zero.
+//! Element-wise comparisons of two values of the same element type (f32, integers, and bool
+//! for (in)equality) -> bool, NumPy broadcasting. Piecewise constant, so their tangent is zero.
 
 use super::values::{bool01, zip2};
-use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
+use super::{Arity, Array, Batch, Jvp, Primitive, Tan};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, DType, GResult, Shape, ValueId};
 
@@ -13,6 +13,7 @@ pub enum CompareOp {
     Less,
     LessEqual,
     Equal,
+    NotEqual,
 }
 
 impl CompareOp {
@@ -23,6 +24,7 @@ impl CompareOp {
             CompareOp::Less => a < b,
             CompareOp::LessEqual => a <= b,
             CompareOp::Equal => a == b,
+            CompareOp::NotEqual => a != b,
         }
     }
 }
@@ -37,7 +39,12 @@ impl Primitive for CompareOp {
     }
 
     fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
-        expect_f32(ins, &self.label())?;
+        let (a, b) = (ins[0].0, ins[1].0);
+        let ordered = matches!(a, DType::F32 | DType::I32 | DType::I64);
+        let equality = matches!(self, CompareOp::Equal | CompareOp::NotEqual);
+        if a != b || !(ordered || equality) {
+            return Err(format!("cannot compare {a:?} with {b:?}"));
+        }
         Ok((DType::Bool, broadcast_shapes(ins[0].1, ins[1].1)?))
     }
 
@@ -52,6 +59,7 @@ impl Primitive for CompareOp {
             CompareOp::Less => "Less",
             CompareOp::LessEqual => "LessEqual",
             CompareOp::Equal => "Equal",
+            CompareOp::NotEqual => "NotEqual",
         };
         cx.op(ty, "opset1", numpy_broadcast(), ins)
     }

@@ -27,7 +27,7 @@ impl Primitive for Convert {
     fn eval(&self, args: &[&Array]) -> Result<Array, String> {
         Ok(match self.to {
             DType::Bool => args[0].mapv(|x| bool01(x != 0.0)),
-            DType::I64 => args[0].mapv(f64::trunc),
+            DType::I32 | DType::I64 => args[0].mapv(f64::trunc),
             DType::F32 => args[0].clone(),
         })
     }

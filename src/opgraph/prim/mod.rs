@@ -75,6 +75,8 @@ pub trait Primitive {
 pub enum Rewrite {
     /// Input `k` already is the value.
     Input(usize),
+    /// Another existing value already is the value (a slice of one part of a concat).
+    Value(ValueId),
     /// The same value as another primitive on other inputs.
     Prim(Prim, Vec<ValueId>),
 }
@@ -275,8 +277,19 @@ primitives! {
     Softmax(softmax::Softmax),
     /// `jax.image.resize` along one axis (nearest, or a kernel's weight matrix).
     Resize(resize::Resize),
+    /// `jnp.take`: a gather along one axis with integer indices (JAX's fill mode).
+    Take(take::Take),
+    /// `jnp.take_along_axis`.
+    TakeAlong(take_along::TakeAlong),
+    /// Cumulative sum along one axis.
+    Cumsum(cumsum::Cumsum),
+    /// Indices of the k largest or smallest entries (argmax, argmin, argsort).
+    TopKIndices(topk::TopKIndices),
+    /// Zeros added before and after along one axis.
+    Pad(pad::Pad),
 }
 
 pub use resize::Method as ResizeMethod;
 
 pub use reduce::ReduceOp;
+pub use take::one_hot;

@@ -1,8 +1,8 @@
 //! Strided slice along one axis: `start..stop` by `step` (> 0), within the static dimension.
 
-use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
+use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Pad, Primitive, Rewrite, Tan};
 use crate::ir::{LayerCx, PortRef};
-use crate::opgraph::{DType, GResult, OpGraph, Shape, Tensor, ValueId};
+use crate::opgraph::{DType, GResult, Kind, OpGraph, Prim, Shape, Tensor, ValueId};
 use super::inverse_perm;
 use ndarray::{ArrayD, Axis, IxDyn};
 
@@ -65,7 +65,8 @@ impl Primitive for Slice {
 
     linear_taylor!();
 
-    /// Scattered back with a 0/1 matrix on the sliced axis moved last.
+    /// Padded with zeros back to the input's size (a contiguous slice), or scattered back with
+    /// a 0/1 matrix on the sliced axis moved last (a strided one).
     fn transpose(
         &self,
         cx: &mut Lin,
@@ -77,6 +78,14 @@ impl Primitive for Slice {
         let f = cx.full_like(ct, y)?;
         let len = cx.static_dim(x, self.axis)?;
         let m = cx.static_dim(y, self.axis)?;
+        if self.step == 1 {
+            let pad = Pad {
+                axis: self.axis,
+                before: self.start,
+                after: len - self.stop,
+            };
+            return Ok(Some(vec![(0, cx.g.apply(pad, vec![f])?)]));
+        }
         let (start, step) = (self.start, self.step);
         let scatter = ArrayD::from_shape_fn(IxDyn(&[m, len]), |ix| {
             (ix[1] == start + ix[0] * step) as u8 as f32
@@ -99,9 +108,34 @@ impl Primitive for Slice {
         }
     }
 
+    /// A full slice is its input; a slice within one part of a concatenation along the same
+    /// axis is that part, or a slice of it (the steps of a recurrence read so).
     fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
         let full = g.shape(ins[0])[self.axis] == Some(self.stop) && self.start == 0 && self.step == 1;
-        full.then_some(Rewrite::Input(0))
+        if full {
+            return Some(Rewrite::Input(0));
+        }
+        let node = g.node(ins[0]);
+        let Kind::Prim(Prim::Concat(c)) = &node.kind else {
+            return None;
+        };
+        if c.axis != self.axis {
+            return None;
+        }
+        let mut start = 0;
+        for &part in &node.inputs {
+            let len = g.shape(part)[self.axis]?;
+            if self.start >= start && self.stop <= start + len {
+                let (a, b) = (self.start - start, self.stop - start);
+                if a == 0 && b == len && self.step == 1 {
+                    return Some(Rewrite::Value(part));
+                }
+                let inner = Slice { start: a, stop: b, ..self.clone() };
+                return Some(Rewrite::Prim(Prim::Slice(inner), vec![part]));
+            }
+            start += len;
+        }
+        None
     }
 }
 
@@ -115,5 +149,25 @@ mod tests {
             let s = g.mul(x, x).unwrap();
             g.slice(s, 1, 1, 5, 2).unwrap()
         });
+        check_derivatives("contiguous slice", &[5, 2], |g, x| {
+            let s = g.mul(x, x).unwrap();
+            g.slice(s, 1, 1, 3, 1).unwrap()
+        });
+    }
+
+    #[test]
+    fn a_slice_of_one_part_of_a_concat_is_that_part() {
+        use crate::opgraph::{DType, OpGraph};
+        let mut g = OpGraph::new();
+        let a = g.parameter("a", DType::F32, vec![None, Some(2), Some(3)]);
+        let b = g.parameter("b", DType::F32, vec![None, Some(1), Some(3)]);
+        let c = g.concat(&[a, b], 1).unwrap();
+        assert_eq!(g.slice(c, 1, 2, 3, 1).unwrap(), b);
+        // Within a part but not all of it: the simplify pass slices the part directly.
+        let s = g.slice(c, 1, 1, 2, 1).unwrap();
+        g.output("s", s);
+        let h = crate::opgraph::simplify::simplify(&g).unwrap();
+        let out = h.outputs[0].1;
+        assert_eq!(h.node(out).inputs, vec![h.inputs[0]], "{:?}", h.nodes);
     }
 }

@@ -94,6 +94,8 @@ pub const PENDING_ELSEWHERE: &[(&str, &str)] = &[
     ("model_vgg16", "issue 11a"),
     ("model_unet", "issue 11a"),
     ("model_timeseries_cnn", "issue 11a"),
+    ("model_fno1d", "issue 11a (Pad, ZerosLike)"),
+    ("model_fno2d", "issue 11a (Pad, ZerosLike)"),
 ];
 
 /// Fixtures the fixture-driven tests run: all but those implemented on another branch.

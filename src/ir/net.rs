@@ -126,6 +126,26 @@ impl Net {
         (id, 0)
     }
 
+    /// Add a layer with several output ports fed by `inputs`; returns the layer index (its
+    /// output `k` is the port `(index, k)`).
+    pub fn layer_outputs(
+        &mut self,
+        name: String,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        inputs: &[PortRef],
+        outputs: Vec<Port>,
+    ) -> usize {
+        let (first, rest) = outputs.split_first().expect("at least one output");
+        let (id, _) = self.layer(name, ty, version, data, inputs, Some(first.clone()));
+        for p in rest {
+            self.layers[id].outputs.push(p.clone());
+            self.layers[id].names.push(None);
+        }
+        id
+    }
+
     /// A graph input: a `Parameter` layer whose port carries the input's name.
     pub fn parameter(&mut self, name: &str, port: Port) -> PortRef {
         let data = vec![
@@ -337,6 +357,20 @@ impl<'n> LayerCx<'n> {
     ) -> PortRef {
         let name = format!("{}_{suffix}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// A helper layer `{prefix}_{suffix}` with several output ports; returns its index.
+    pub fn aux_outputs(
+        &mut self,
+        suffix: &str,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        ins: &[PortRef],
+        outs: Vec<Port>,
+    ) -> usize {
+        let name = format!("{}_{suffix}", self.prefix);
+        self.net.layer_outputs(name, ty, version, data, ins, outs)
     }
 
     /// An element-wise layer `{prefix}_{ty}.{k}` of the node's shape and the given element

@@ -212,8 +212,12 @@ pub fn ints(v: &Value) -> Option<Vec<i64>> {
     v.as_array()?.iter().map(|x| x.as_i64()).collect()
 }
 
-/// A number or nested list of numbers as an f32 tensor.
+/// A number or nested list of numbers as an f32 tensor (also an inlined NumPy array,
+/// `{"class_name": "__numpy__", "config": {"value": ...}}`).
 pub fn literal_tensor(v: &Value) -> Option<Tensor> {
+    if v.get("class_name").and_then(Value::as_str) == Some("__numpy__") {
+        return literal_tensor(v.get("config")?.get("value")?);
+    }
     fn flatten(v: &Value, shape: &mut Vec<usize>, depth: usize, out: &mut Vec<f32>) -> bool {
         match v {
             Value::Number(n) => {

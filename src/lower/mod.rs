@@ -4,10 +4,13 @@
 
 mod activations;
 mod call;
+mod convolutional;
 mod core_layers;
 mod merging;
 mod normalization;
 mod numpy_ops;
+mod padding;
+mod pooling;
 mod registry;
 mod reshaping;
 

@@ -1,7 +1,9 @@
 //! Which Keras class lowers how: the one table of supported layers and ops.
 
 use super::call::LayerCall;
-use super::{activations, core_layers, merging, normalization, numpy_ops, reshaping};
+use super::pooling::Pool;
+use super::{activations, convolutional, core_layers, merging, normalization, numpy_ops};
+use super::{padding, pooling, reshaping};
 use super::{LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
 use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
@@ -42,6 +44,65 @@ const LAYERS: &[(&str, LowerFn)] = &[
     ("Maximum", |g, lc| merging::fold(g, lc, BinaryOp::Max)),
     ("Minimum", |g, lc| merging::fold(g, lc, BinaryOp::Min)),
     ("Dot", merging::dot),
+    ("Conv1D", convolutional::conv),
+    ("Conv2D", convolutional::conv),
+    ("Conv3D", convolutional::conv),
+    ("Conv1DTranspose", convolutional::conv_transpose),
+    ("Conv2DTranspose", convolutional::conv_transpose),
+    ("Conv3DTranspose", convolutional::conv_transpose),
+    ("DepthwiseConv1D", convolutional::depthwise_conv),
+    ("DepthwiseConv2D", convolutional::depthwise_conv),
+    ("SeparableConv1D", convolutional::separable_conv),
+    ("SeparableConv2D", convolutional::separable_conv),
+    ("MaxPooling1D", |g, lc| pooling::pool(g, lc, Pool::Max)),
+    ("MaxPooling2D", |g, lc| pooling::pool(g, lc, Pool::Max)),
+    ("MaxPooling3D", |g, lc| pooling::pool(g, lc, Pool::Max)),
+    ("AveragePooling1D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }),
+    ("AveragePooling2D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }),
+    ("AveragePooling3D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }),
+    ("GlobalMaxPooling1D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Max)
+    }),
+    ("GlobalMaxPooling2D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Max)
+    }),
+    ("GlobalMaxPooling3D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Max)
+    }),
+    ("GlobalAveragePooling1D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Average)
+    }),
+    ("GlobalAveragePooling2D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Average)
+    }),
+    ("GlobalAveragePooling3D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Average)
+    }),
+    ("ZeroPadding1D", padding::zero_padding),
+    ("ZeroPadding2D", padding::zero_padding),
+    ("ZeroPadding3D", padding::zero_padding),
+    ("Cropping1D", padding::cropping),
+    ("Cropping2D", padding::cropping),
+    ("Cropping3D", padding::cropping),
+    ("UpSampling1D", reshaping::up_sampling),
+    ("UpSampling2D", reshaping::up_sampling),
+    ("UpSampling3D", reshaping::up_sampling),
+    ("RandomFlip", core_layers::identity),
+    ("RandomRotation", core_layers::identity),
+    ("RandomZoom", core_layers::identity),
+    ("RandomTranslation", core_layers::identity),
+    ("RandomContrast", core_layers::identity),
+    ("RandomBrightness", core_layers::identity),
+    ("RandomCrop", core_layers::identity),
+    ("GroupNormalization", normalization::group_normalization),
+    ("UnitNormalization", normalization::unit_normalization),
+    ("LayerScale", normalization::layer_scale),
 ];
 
 /// `keras.src.ops.*` operations, by class name.
@@ -165,6 +226,12 @@ const OPS: &[(&str, LowerFn)] = &[
     ("Gelu", numpy_ops::gelu),
     ("Softmax", |g, lc| numpy_ops::softmax(g, lc, false)),
     ("LogSoftmax", |g, lc| numpy_ops::softmax(g, lc, true)),
+    ("Conv", convolutional::conv_op),
+    ("DepthwiseConv", convolutional::depthwise_conv_op),
+    ("SeparableConv", convolutional::separable_conv_op),
+    ("MaxPool", |g, lc| pooling::pool(g, lc, Pool::Max)),
+    ("AveragePool", |g, lc| pooling::pool(g, lc, Pool::Average)),
+    ("Pad", padding::pad_op),
 ];
 
 /// Built-in Keras classes live in `keras.*` modules; anything else is a custom class even

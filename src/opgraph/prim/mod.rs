@@ -12,6 +12,7 @@ mod ad;
 mod batch;
 pub mod taylor;
 mod values;
+pub mod window;
 
 pub use ad::{inverse_perm, walk, Jvp, Lin, Tan};
 pub use batch::Batch;
@@ -273,6 +274,19 @@ primitives! {
     Activation(activation::Activation),
     /// Softmax and log-softmax along one axis.
     Softmax(softmax::Softmax),
+    /// Constant padding (negative counts crop).
+    Pad(pad::Pad),
+    /// Convolution and grouped convolution, channels first.
+    Conv(conv::Conv),
+    /// The transposed convolution (backprop data), the transpose of `Conv`.
+    ConvTranspose(conv_transpose::ConvTranspose),
+    /// Average pooling over the valid cells of each window.
+    AvgPool(avg_pool::AvgPool),
+    MaxPool(max_pool::MaxPool),
+    /// The tangent at the first argmax of each max-pooling window.
+    PoolGather(pool_gather::PoolGather),
+    /// The transpose of `PoolGather`: a scatter-add to the argmax positions.
+    PoolScatter(pool_scatter::PoolScatter),
 }
 
 pub use reduce::ReduceOp;

@@ -21,6 +21,28 @@ pub fn expected_unsupported(name: &str) -> bool {
     EXPECTED_UNSUPPORTED.iter().any(|(n, _)| *n == name)
 }
 
+/// Fixtures whose layers other work in progress builds (issue 11b: resampling and spectral
+/// ops; issue 13: EinsumDense); skipped by the fixture-driven tests until it lands.
+pub const PENDING_ELSEWHERE: &[(&str, &str)] = &[
+    ("layer_upsampling2d_interp", "issue 11b"),
+    ("layer_resizing_bilinear", "issue 11b"),
+    ("layer_resizing_methods", "issue 11b"),
+    ("layer_resizing_aspect", "issue 11b"),
+    ("layer_center_crop", "issue 11b"),
+    ("layer_image_channels_first", "issue 11b"),
+    ("op_image_resize", "issue 11b"),
+    ("op_rfft_irfft", "issue 11b"),
+    ("op_fft", "issue 11b"),
+    ("model_fno1d", "issue 11b"),
+    ("model_fno2d", "issue 11b"),
+    ("layer_einsum_dense", "issue 13 (EinsumDense)"),
+    ("model_conv2d_chain_hessian", "issue 11b (its Resizing layer)"),
+];
+
+pub fn pending_elsewhere(name: &str) -> bool {
+    PENDING_ELSEWHERE.iter().any(|(n, _)| *n == name)
+}
+
 pub struct Fixture {
     pub name: String,
     pub keras: PathBuf,
@@ -32,7 +54,7 @@ pub struct Fixture {
     pub entry: Value,
 }
 
-/// Every fixture in `fixtures/manifest.json`.
+/// Every fixture in `fixtures/manifest.json`, except those [`PENDING_ELSEWHERE`].
 pub fn manifest() -> Vec<Fixture> {
     let text = std::fs::read_to_string(fixtures().join("manifest.json"))
         .expect("fixtures/manifest.json (run fixtures/generate.py)");
@@ -45,6 +67,7 @@ pub fn manifest() -> Vec<Fixture> {
         .as_array()
         .expect("fixtures list")
         .iter()
+        .filter(|e| !pending_elsewhere(e["name"].as_str().unwrap_or("")))
         .map(|e| {
             let name = e["name"].as_str().unwrap().to_string();
             let dir = fixtures().join("models");

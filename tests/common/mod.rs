@@ -36,7 +36,10 @@ pub const PENDING_ELSEWHERE: &[(&str, &str)] = &[
     ("model_fno1d", "issue 11b"),
     ("model_fno2d", "issue 11b"),
     ("layer_einsum_dense", "issue 13 (EinsumDense)"),
-    ("model_conv2d_chain_hessian", "issue 11b (its Resizing layer)"),
+    (
+        "model_conv2d_chain_hessian",
+        "issue 11b (its Resizing layer)",
+    ),
 ];
 
 pub fn pending_elsewhere(name: &str) -> bool {
@@ -52,6 +55,17 @@ pub struct Fixture {
     pub atol: f64,
     pub rtol: f64,
     pub entry: Value,
+}
+
+/// Tolerances of the whole-architecture fixtures (float32 JAX through deep networks).
+pub const ARCH_ATOL: f64 = 1e-4;
+pub const ARCH_RTOL: f64 = 1e-3;
+
+/// A whole architecture (a `model_*` fixture built by a Keras application builder).
+pub fn is_architecture(e: &Value) -> bool {
+    e["covers"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|t| t == "architecture"))
 }
 
 /// Every fixture in `fixtures/manifest.json`, except those [`PENDING_ELSEWHERE`].
@@ -71,13 +85,20 @@ pub fn manifest() -> Vec<Fixture> {
         .map(|e| {
             let name = e["name"].as_str().unwrap().to_string();
             let dir = fixtures().join("models");
+            // Whole architectures: JAX's float32 values went through 20 to 60 layers, so
+            // their rounding reaches a few 1e-5 on Jacobian entries of size 0.01 to 1.
+            let arch = is_architecture(e);
+            let (atol, rtol) = (
+                if arch { ARCH_ATOL } else { da },
+                if arch { ARCH_RTOL } else { dr },
+            );
             Fixture {
                 keras: fixtures().join(e["file"].as_str().unwrap()),
                 inputs: dir.join(format!("{name}.inputs.npz")),
                 outputs: dir.join(format!("{name}.outputs.npz")),
                 derivs: dir.join(format!("{name}.derivs.npz")),
-                atol: e["atol"].as_f64().unwrap_or(da),
-                rtol: e["rtol"].as_f64().unwrap_or(dr),
+                atol: e["atol"].as_f64().unwrap_or(atol),
+                rtol: e["rtol"].as_f64().unwrap_or(rtol),
                 name,
                 entry: e.clone(),
             }

@@ -11,14 +11,27 @@ use keras2ov::autodiff::Mode;
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 
+/// Fixtures whose Hessian IR with a dynamic batch OpenVINO CPU 2026.4 computes wrong (NaN
+/// or values around 1e37 that change from run to run, in rank-7 broadcasting Multiplys of
+/// the second-order tangents, even with the Hessian as the only output), while the same IR
+/// with a static batch is right. `keras2ov jacobian` compiles with a static batch, so that
+/// is what these are checked at; the README lists them under Limits.
+const DYNAMIC_BATCH_HESSIAN_OV_BUG: &[&str] = &[
+    "layer_group_normalization_hessian",
+    "model_conv3d_chain_hessian",
+];
+
 fn run_fixture(
     rt: &mut Runtime,
     f: &Fixture,
     d: &Derivatives,
 ) -> Result<Vec<(String, ndarray::ArrayD<f32>)>, String> {
-    let ir = pipeline::convert_with(&f.keras, None, d).map_err(|e| format!("{e:#}"))?;
-    let mut compiled = rt.compile(&ir).map_err(|e| e.to_string())?;
     let inputs = read_npz(&f.inputs);
+    let batch = (d.hessian && DYNAMIC_BATCH_HESSIAN_OV_BUG.contains(&f.name.as_str()))
+        .then(|| inputs.first().map(|(_, a)| a.shape()[0]))
+        .flatten();
+    let ir = pipeline::convert_with(&f.keras, batch, d).map_err(|e| format!("{e:#}"))?;
+    let mut compiled = rt.compile(&ir).map_err(|e| e.to_string())?;
     let names: Vec<String> = compiled.inputs().iter().map(|i| i.name.clone()).collect();
     let feed: Vec<(String, _)> = names
         .iter()

@@ -93,18 +93,13 @@ pub(super) fn count(dims: &[i64]) -> i64 {
 
 /// `x` reshaped to `target` (`-1` for one unknown) as a helper layer.
 pub(super) fn reshape(cx: &mut LayerCx, suffix: &str, x: PortRef, target: Vec<i64>, dtype: DType) -> PortRef {
-    let t = cx.i64s(&format!("{suffix}/shape"), &target);
-    let data = vec![("special_zero", "false".to_string())];
-    let out = Port { dtype, dims: target };
-    cx.aux(suffix, "Reshape", "opset1", data, &[x, t], out)
+    cx.reshape(Some(suffix), x, target, dtype)
 }
 
 /// The node's value reshaped from `x` to the node's own port.
 pub(super) fn reshape_out(cx: &mut LayerCx, x: PortRef) -> PortRef {
     let target = cx.out().dims;
-    let t = cx.i64s("shape", &target);
-    let data = vec![("special_zero", "false".to_string())];
-    cx.op("Reshape", "opset1", data, &[x, t])
+    cx.reshape(None, x, target, DType::F32)
 }
 
 impl Primitive for MaxPool {

@@ -237,20 +237,7 @@ pub fn emit_merged(
             .collect()
     };
     let (xm, om) = (merged(&xd), merged(&out));
-    let shape = cx.i64s("merge/shape", &xm);
-    let flat = Port {
-        dtype: DType::F32,
-        dims: xm,
-    };
-    let no_zero = || vec![("special_zero", "false".to_string())];
-    let x = cx.aux(
-        "merge",
-        "Reshape",
-        "opset1",
-        no_zero(),
-        &[ins[0], shape],
-        flat,
-    );
+    let x = cx.reshape(Some("merge"), ins[0], xm, DType::F32);
     let mut merged_ins = vec![x];
     merged_ins.extend_from_slice(&ins[1..]);
     let port = Port {
@@ -258,8 +245,7 @@ pub fn emit_merged(
         dims: om,
     };
     let y = cx.aux(ty, ty, version, data, &merged_ins, port);
-    let back = cx.i64s("split/shape", &out);
-    cx.op("Reshape", "opset1", no_zero(), &[y, back])
+    cx.reshape(None, y, out, DType::F32)
 }
 
 /// The samples of a windowed primitive: on a leading axis of the data (input 0), where they

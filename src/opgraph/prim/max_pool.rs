@@ -79,7 +79,7 @@ pub(super) fn max_pool_layer(cx: &mut LayerCx, window: &Window, x: PortRef, dims
         dtype: DType::I64,
         dims,
     };
-    cx.aux_outputs("MaxPool", "MaxPool", "opset14", data, &[x], vec![values, indices])
+    cx.aux_outputs("MaxPool", "MaxPool", "opset14", data, &[x], vec![values, indices])[0].0
 }
 
 /// The element count of `dims`, `-1` when one is dynamic.

@@ -97,9 +97,9 @@ pub fn window(
     match mode {
         "valid" => {}
         "same" => {
-            for a in 0..r {
-                let out = sp[a].div_ceil(w.strides[a]);
-                let total = ((out - 1) * w.strides[a] + w.extent(a)).saturating_sub(sp[a]);
+            for (a, &n) in sp.iter().enumerate().take(r) {
+                let out = n.div_ceil(w.strides[a]);
+                let total = ((out - 1) * w.strides[a] + w.extent(a)).saturating_sub(n);
                 w.pads_begin[a] = total / 2;
                 w.pads_end[a] = total - total / 2;
             }
@@ -335,7 +335,7 @@ pub fn conv_transpose(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> 
             }
         };
         win.pads_begin[a] = (k - 1 - left) as usize;
-        if right <= k - 1 {
+        if right < k {
             win.pads_end[a] = (k - 1 - right) as usize;
         } else {
             op[a] = (right - (k - 1)) as usize;

@@ -181,9 +181,15 @@ def main():
             j_ours = jac_req.infer({0: x})[jout]
             r["check"]["jacobian_ours_vs_jax"] = float(np.abs(j_ours - j_jax).max())
             r["check"]["jacobian_max_abs_jax"] = float(np.abs(j_jax).max())
+            per_sample = np.abs(j_ours - j_jax).reshape(B, -1).max(1)
+            # A ReLU6 input within rounding of 0 or 6 can land on the other side of the kink
+            # in f32 (OpenVINO and XLA round differently): that sample's Jacobian then differs
+            # by the unit's whole contribution. Count the samples that agree closely.
+            r["check"]["jacobian_samples_within_1e-4"] = int((per_sample <= 1e-4).sum())
             print(f"  Jacobian {list(j_ours.shape)} max |diff| vs JAX:",
                   r["check"]["jacobian_ours_vs_jax"], "(max |J|",
-                  r["check"]["jacobian_max_abs_jax"], ")", flush=True)
+                  r["check"]["jacobian_max_abs_jax"], ");",
+                  r["check"]["jacobian_samples_within_1e-4"], f"of {B} samples within 1e-4", flush=True)
 
         sides = {
             "ours_forward": (lambda: ours_req.infer({0: x}), args.iterations),

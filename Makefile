@@ -65,12 +65,14 @@ fixtures:
 	.venv-fixtures/bin/python fixtures/generate.py
 
 # Speed: criterion (convert pipeline), keras2ov vs JAX on a PINN MLP (bench/vs_jax.py), on
-# sensitivity, and on PDE operators (bench/pde_vs_jax.py: Laplacian, u_xxx).
+# sensitivity, on PDE operators (bench/pde_vs_jax.py: Laplacian, u_xxx), and on conv models
+# against Keras' own OpenVINO export and JAX (bench/conv_vs_keras_jax.py).
 bench: build bench-venv
 	$(CARGO) bench
 	.venv-bench/bin/python bench/vs_jax.py --keras2ov target/release/keras2ov
 	.venv-bench/bin/python bench/sensitivity_vs_jax.py --rows 1000000 --keras2ov target/release/keras2ov
 	.venv-bench/bin/python bench/pde_vs_jax.py --keras2ov target/release/keras2ov
+	.venv-bench/bin/python bench/conv_vs_keras_jax.py --keras2ov target/release/keras2ov
 
 # The benchmark venv (keras, jax, openvino: bench/requirements.txt).
 bench-venv: .venv-bench/.installed

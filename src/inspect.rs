@@ -65,8 +65,75 @@ fn add_rows(
             },
             params.to_string(),
         ]);
-        if let NodeKind::Model(inner) = &layer.kind {
-            add_rows(inner, &format!("{path}/"), trace, rows);
+        match &layer.kind {
+            NodeKind::Model(inner) => add_rows(inner, &format!("{path}/"), trace, rows),
+            _ => wrapped_rows(&layer.config, &path, &layer.weights, 0, rows),
+        }
+    }
+}
+
+/// Deepest wrapper nesting listed (`Bidirectional(TimeDistributed(..))` is 2).
+const WRAP_DEPTH: usize = 8;
+
+/// Rows for the layers a wrapper holds in its config (`TimeDistributed`'s and
+/// `Bidirectional`'s `layer`, `Bidirectional`'s `backward_layer`, an RNN's `cell`, ...), as
+/// `wrapper/inner`: any config entry that is a serialized layer (`class_name`, and a `config`
+/// with `name` and `trainable`, which initializers and dtype policies lack), or a list of them.
+/// Their inbound tensors and shapes are the wrapper's business ("-" and "?"); their parameters
+/// are the wrapper's weights saved under the entry's name (`forward_layer` for `layer`).
+fn wrapped_rows(
+    config: &serde_json::Value,
+    path: &str,
+    weights: &[crate::layer_graph::Weight],
+    depth: usize,
+    rows: &mut Vec<[String; 5]>,
+) {
+    let Some(entries) = config.as_object() else {
+        return;
+    };
+    if depth >= WRAP_DEPTH {
+        return;
+    }
+    let is_layer = |v: &serde_json::Value| {
+        v["class_name"].is_string()
+            && v["config"]["name"].is_string()
+            && v["config"].get("trainable").is_some()
+    };
+    for (key, v) in entries {
+        let items: Vec<(String, &serde_json::Value)> = match v {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| is_layer(x))
+                .map(|(i, x)| (format!("{key}/{i}"), x))
+                .collect(),
+            x if is_layer(x) => vec![(key.clone(), x)],
+            _ => continue,
+        };
+        for (attr, inner) in items {
+            let name = inner["config"]["name"].as_str().unwrap_or_default();
+            let class = inner["class_name"].as_str().unwrap_or_default();
+            let sub = format!("{path}/{name}");
+            let attrs = [attr.clone(), format!("forward_{attr}")];
+            let params: usize = weights
+                .iter()
+                .filter(|w| {
+                    let segs: Vec<&str> = w.path.split('/').collect();
+                    attrs.iter().any(|a| {
+                        let a: Vec<&str> = a.split('/').collect();
+                        segs.windows(a.len()).skip(2).any(|win| win == a.as_slice())
+                    })
+                })
+                .map(|w| w.value.len())
+                .sum();
+            rows.push([
+                cell(&sub),
+                cell(class),
+                "-".into(),
+                "?".into(),
+                params.to_string(),
+            ]);
+            wrapped_rows(&inner["config"], &sub, &[], depth + 1, rows);
         }
     }
 }

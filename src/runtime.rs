@@ -642,10 +642,31 @@ impl Runtime {
     pub fn compile(&mut self, ir: &Ir) -> Result<Compiled> {
         let (model, weights) = self.read_model(ir)?;
         let device = DeviceType::from(self.device.as_str());
-        let mut compiled = self
+        let action = format!("compile the model for {}", self.device);
+        let mut compiled = match self
             .core
-            .compile_model(&model, device)
-            .map_err(ov_err(format!("compile the model for {}", self.device)))?;
+            .compile_model(&model, DeviceType::from(self.device.as_str()))
+        {
+            Ok(c) => c,
+            // OpenVINO 2026.4's CPU plugin sometimes fails to compile a fused subgraph
+            // ("Can't allocate registers for a snippet"; on the same IR from one run to the
+            // next, seen on Hessians of GroupNormalization): compile once more without
+            // snippets, then turn them back on for later models.
+            Err(e) if e.message.as_deref().unwrap_or("").contains("snippet") => {
+                let key = RwPropertyKey::Other("SNIPPETS_MODE".into());
+                self.core
+                    .set_property(&device, &key, "DISABLE")
+                    .map_err(ov_err(format!("{action} without snippets")))?;
+                let again = self
+                    .core
+                    .compile_model(&model, DeviceType::from(self.device.as_str()));
+                self.core
+                    .set_property(&device, &key, "ENABLE")
+                    .map_err(ov_err("turn snippets back on"))?;
+                again.map_err(ov_err(action))?
+            }
+            Err(e) => return Err(ov_err(action)(e)),
+        };
         let info = compiled_ports(&compiled)?;
         let request = compiled
             .create_infer_request()

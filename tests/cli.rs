@@ -39,7 +39,7 @@ fn bad_archives_are_refused_with_the_file_and_the_problem() {
         ("bad/lambda.keras", &["Lambda", "code"]),
         (
             "bad/custom_layer.keras",
-            &["unsupported", "my_pkg>MyScale", "Conv3DTranspose"],
+            &["unsupported", "my_pkg>MyScale", "TimeDistributed"],
         ),
         ("bad/truncated.keras", &["zip"]),
         ("bad/not_zip.keras", &["zip"]),
@@ -63,9 +63,21 @@ fn inspect_lists_every_unsupported_layer_at_once() {
     let (ok, out, err) = keras2ov(&["inspect", &path("bad/custom_layer.keras")]);
     assert!(!ok);
     let all = format!("{out}{err}");
-    for w in ["my_pkg>MyScale", "Conv3DTranspose", "unsupported"] {
+    for w in ["my_pkg>MyScale", "TimeDistributed", "unsupported"] {
         assert!(all.contains(w), "inspect should name {w}:\n{all}");
     }
+    // The layer inside the wrapper has its own row, with the parameters saved for it.
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("per_frame/frame_conv "))
+        .unwrap_or_else(|| panic!("no row for the wrapped Conv2D:\n{out}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], "Conv2D", "{row}");
+    assert_eq!(
+        cells.last(),
+        Some(&"10"),
+        "2x2 kernel, 1 -> 2 channels, bias: {row}"
+    );
 }
 
 #[test]

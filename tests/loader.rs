@@ -695,9 +695,16 @@ fn custom_layer_fixture_is_recorded_not_refused() {
     assert_eq!(mine.registered_name.as_deref(), Some("my_pkg>MyScale"));
     assert_eq!(mine.module, "");
     assert!(matches!(mine.kind, NodeKind::Layer));
-    assert_eq!(
-        shapes(m.layer("conv3d_transpose").unwrap()),
-        [vec![2, 2, 2, 2, 1], vec![2]]
+    // A wrapper carries the weights of the layer it wraps, saved under `layer/`.
+    let wrapper = m.layer("per_frame").unwrap();
+    assert_eq!(shapes(wrapper), [vec![2, 2, 1, 2], vec![2]]);
+    assert!(
+        wrapper
+            .weights
+            .iter()
+            .all(|w| w.path.contains("/layer/vars/")),
+        "{:?}",
+        wrapper.weights.iter().map(|w| &w.path).collect::<Vec<_>>()
     );
 }
 

@@ -13,15 +13,28 @@ use keras2ov::autodiff::Mode;
 use keras2ov::pipeline::{self, Derivatives};
 use keras2ov::runtime::{Precision, Runtime};
 
+/// Fixtures whose Hessian IR with a dynamic batch OpenVINO CPU 2026.4 computes wrong (NaN
+/// or values around 1e37 that change from run to run, in rank-7 broadcasting Multiplys of
+/// the second-order tangents, even with the Hessian as the only output), while the same IR
+/// with a static batch is right. `keras2ov jacobian` compiles with a static batch, so that
+/// is what these are checked at; the README lists them under Limits.
+const DYNAMIC_BATCH_HESSIAN_OV_BUG: &[&str] = &[
+    "layer_group_normalization_hessian",
+    "model_conv3d_chain_hessian",
+];
+
 fn run_fixture(
     rt: &mut Runtime,
     f: &Fixture,
     d: &Derivatives,
 ) -> Result<Vec<(String, ndarray::ArrayD<f32>)>, String> {
-    let ir = pipeline::convert_shaped(&f.keras, &f.input_shapes(), None, d)
+    let inputs = read_tensors(&f.inputs);
+    let batch = (d.hessian && DYNAMIC_BATCH_HESSIAN_OV_BUG.contains(&f.name.as_str()))
+        .then(|| inputs.first().map(|(_, a)| a.shape()[0]))
+        .flatten();
+    let ir = pipeline::convert_shaped(&f.keras, &f.input_shapes(), batch, d)
         .map_err(|e| format!("{e:#}"))?;
     let mut compiled = rt.compile(&ir).map_err(|e| e.to_string())?;
-    let inputs = read_tensors(&f.inputs);
     let names: Vec<String> = compiled.inputs().iter().map(|i| i.name.clone()).collect();
     let feed: Vec<(String, _)> = names
         .iter()
@@ -46,9 +59,13 @@ fn check(kind: &str, mode: Mode) {
     let mut failures = Vec::new();
     let mut blocks = 0;
     let mut worst = (0.0f64, String::new());
+    // Whole architectures: their derivatives once, in reverse mode (see autodiff_vs_jax.rs).
     let fixtures: Vec<_> = manifest()
         .into_iter()
         .filter(|f| want_key.is_empty() || f.entry[want_key].as_bool() == Some(true))
+        .filter(|f| {
+            kind == "forward" || mode == Mode::Reverse || !common::is_architecture(&f.entry)
+        })
         .collect();
     for f in &fixtures {
         if let Some((_, word)) = EXPECTED_UNSUPPORTED.iter().find(|(n, _)| *n == f.name) {

@@ -7,10 +7,11 @@
 //! dimension).
 //!
 //! Choices worth knowing:
-//! - Constant data is deduplicated in the `.bin` (identical dtype + bytes stored once, offsets
-//!   aligned to 64 bytes), but every consumer of an OpGraph constant gets its own `Const` layer:
-//!   OpenVINO's CPU plugin has been seen computing wrong results when one weight constant fed
-//!   two different kinds of ops.
+//! - Constant data is deduplicated in the `.bin` (identical dtype + bytes stored once per kind
+//!   of consuming primitive, offsets aligned to 64 bytes), and every consumer of an OpGraph
+//!   constant gets its own `Const` layer: OpenVINO's CPU plugin has been seen computing wrong
+//!   results when one weight constant, or one `.bin` region, fed two different kinds of ops
+//!   (a Convolution and a ConvolutionBackpropData; a MatMul and an Einsum).
 //! - A tensor name belongs to one port, and OpenVINO moves a `Result`'s names onto the port
 //!   that feeds it. So when an output is a graph input, or a value already named by an earlier
 //!   output, the emitter inserts an identity `Convert` (to the same element type) that carries
@@ -19,7 +20,9 @@
 
 mod batch;
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 
 use thiserror::Error;
 
@@ -192,7 +195,8 @@ fn write(g: &OpGraph, model_name: &str) -> Ir {
 }
 
 /// The port that carries value `v` for consumer `consumer`: constants get a fresh `Const`
-/// layer per consumer (the data itself is shared in the `.bin`).
+/// layer per consumer (the data itself is shared in the `.bin` among consumers of the same
+/// primitive kind only).
 fn value(
     net: &mut Net,
     g: &OpGraph,
@@ -201,7 +205,14 @@ fn value(
     consumer: ValueId,
 ) -> PortRef {
     match &g.nodes[v].kind {
-        Kind::Constant(t) => net.constant(format!("n{v}_Const/n{consumer}"), t, Some(v)),
+        Kind::Constant(t) => {
+            let group = g.nodes[consumer].prim().map_or(0, |p| {
+                let mut h = DefaultHasher::new();
+                std::mem::discriminant(p).hash(&mut h);
+                h.finish()
+            });
+            net.constant_in(format!("n{v}_Const/n{consumer}"), t, Some(v), group)
+        }
         _ => vals[v].expect("inputs are emitted before their consumers"),
     }
 }

@@ -62,8 +62,8 @@ pub struct Net {
     /// (from layer, from output index, to layer, to input index)
     edges: Vec<(usize, usize, usize, usize)>,
     pool: ConstPool,
-    /// `.bin` span of each keyed constant already written.
-    const_spans: HashMap<usize, (usize, usize)>,
+    /// `.bin` span of each keyed constant already written, per group.
+    const_spans: HashMap<(usize, u64), (usize, usize)>,
     layer_names: HashSet<String>,
 }
 
@@ -181,14 +181,28 @@ impl Net {
     /// A `Const` layer for `t`. Constants with the same `key` (the OpGraph node they come
     /// from) share their `.bin` data; identical bytes are stored once anyway.
     pub fn constant(&mut self, name: String, t: &Tensor, key: Option<usize>) -> PortRef {
+        self.constant_in(name, t, key, 0)
+    }
+
+    /// `constant`, sharing `.bin` data only with constants of the same `group`: the emitter
+    /// groups by the kind of consuming op, since OpenVINO 2026.4's CPU plugin computed wrong
+    /// results when one region fed a Convolution and a ConvolutionBackpropData (and, earlier,
+    /// a Gemm and an Einsum).
+    pub fn constant_in(
+        &mut self,
+        name: String,
+        t: &Tensor,
+        key: Option<usize>,
+        group: u64,
+    ) -> PortRef {
         let dtype = t.dtype();
-        let cached = key.and_then(|k| self.const_spans.get(&k).copied());
+        let cached = key.and_then(|k| self.const_spans.get(&(k, group)).copied());
         let (offset, size) = match cached {
             Some(span) => span,
             None => {
-                let span = self.pool.add(dtype, &t.to_le_bytes());
+                let span = self.pool.add_in(dtype, &t.to_le_bytes(), group);
                 if let Some(k) = key {
-                    self.const_spans.insert(k, span);
+                    self.const_spans.insert((k, group), span);
                 }
                 span
             }
@@ -309,6 +323,20 @@ pub fn numpy_broadcast() -> Vec<(&'static str, String)> {
     vec![("auto_broadcast", "numpy".to_string())]
 }
 
+/// Whether OpenVINO 2026.4's ShuffleChannelsFusion would throw on a `Reshape` from `from` to
+/// `to` followed by a Transpose and another Reshape: it matches any such chain whose input is
+/// 4-D with static dims after the first, and reads the length of axis 1 of the first
+/// Reshape's (4-D or 5-D) output before checking it is static ("Cannot get length of dynamic
+/// dimension"). Tangents split off a merged `[T*B, C, H, W]` or put in front of the batch
+/// (`[T, B, ..]`) make exactly that. OpenVINO turns `Squeeze`/`Unsqueeze` into `Reshape`
+/// first, so those do not avoid it; going through a 2-D shape does.
+fn trips_shuffle_channels_fusion(from: &[i64], to: &[i64]) -> bool {
+    from.len() == 4
+        && from[1..].iter().all(|&d| d >= 0)
+        && (to.len() == 4 || to.len() == 5)
+        && to[1] < 0
+}
+
 /// `true` / `false` as IR attributes spell them.
 pub fn bool_attr(b: bool) -> String {
     if b { "true" } else { "false" }.to_string()
@@ -403,6 +431,48 @@ impl<'n> LayerCx<'n> {
         self.net.layer(name, ty, "opset1", data, ins, Some(out))
     }
 
+    /// `x` reshaped to `target` (`-1` for the one unknown dim): the node's own value when
+    /// `suffix` is `None`, else a helper layer `{prefix}_{suffix}` of element type `dtype`.
+    /// Every Reshape goes through here, so that none trips ShuffleChannelsFusion (see
+    /// `trips_shuffle_channels_fusion`): those go through `[d0, d1 * d2 * d3]` first.
+    pub fn reshape(
+        &mut self,
+        suffix: Option<&str>,
+        x: PortRef,
+        target: Vec<i64>,
+        dtype: DType,
+    ) -> PortRef {
+        let from = self.port(x).dims.clone();
+        let tag = suffix.unwrap_or("Reshape");
+        let no_zero = || vec![("special_zero", bool_attr(false))];
+        let x = if trips_shuffle_channels_fusion(&from, &target) {
+            let flat = vec![from[0], from[1..].iter().product()];
+            let c = self.i64s(&format!("{tag}/flat_shape"), &flat);
+            let port = Port { dtype, dims: flat };
+            self.aux(
+                &format!("{tag}/flat"),
+                "Reshape",
+                "opset1",
+                no_zero(),
+                &[x, c],
+                port,
+            )
+        } else {
+            x
+        };
+        let c = self.i64s(&format!("{tag}/shape"), &target);
+        match suffix {
+            None => self.op("Reshape", "opset1", no_zero(), &[x, c]),
+            Some(s) => {
+                let out = Port {
+                    dtype,
+                    dims: target,
+                };
+                self.aux(s, "Reshape", "opset1", no_zero(), &[x, c], out)
+            }
+        }
+    }
+
     /// A rank-1 i64 `Const` (shapes, axes, permutations), named `{prefix}_{suffix}`.
     pub fn i64s(&mut self, suffix: &str, values: &[i64]) -> PortRef {
         let name = format!("{}_{suffix}", self.prefix);
@@ -443,5 +513,31 @@ impl<'n> LayerCx<'n> {
             &[x, start, stop, step, axes],
             Some(out),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trips_shuffle_channels_fusion as trips;
+
+    #[test]
+    fn reshapes_that_would_trip_shuffle_channels_fusion_are_recognised() {
+        assert!(
+            trips(&[-1, 5, 4, 2], &[1, -1, 5, 4, 2]),
+            "a leading unit axis"
+        );
+        assert!(
+            trips(&[-1, 8, 8, 8], &[128, -1, 8, 8, 8]),
+            "[T*B] split into [T, B]"
+        );
+        assert!(trips(&[-1, 8, 8, 8], &[2, -1, 8, 32]));
+        assert!(!trips(&[-1, 8, 8, 8], &[-1, 2, 8, 4, 8]), "axis 1 static");
+        assert!(
+            !trips(&[2, -1, 8, 8], &[2, -1, 64, 1]),
+            "a dynamic dim after the first"
+        );
+        assert!(!trips(&[-1, 8, 8], &[1, -1, 8, 8]), "a 3-D input");
+        assert!(!trips(&[-1, 8, 8, 8], &[1, -1, 8, 8, 8, 1]), "a 6-D output");
+        assert!(!trips(&[3, 8, 8, 8], &[3, 8, 64]));
     }
 }

@@ -5,6 +5,7 @@
 mod activations;
 mod attention;
 mod call;
+mod convolutional;
 mod core_layers;
 mod image;
 pub mod einsum;
@@ -14,6 +15,8 @@ mod normalization;
 mod numpy_ops;
 mod pooling1d;
 mod recurrent;
+mod padding;
+mod pooling;
 mod registry;
 mod reshaping;
 mod spectral;

@@ -62,6 +62,24 @@ pub fn batch_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Value
     Ok(vec![g.add(y, res_c)?])
 }
 
+/// The mean of `x` over `axes` and `1 / sqrt(var + eps)` (two-pass variance, `jnp.var`), both
+/// kept as size 1 on `axes`.
+fn mean_and_inv_std(
+    g: &mut OpGraph,
+    x: ValueId,
+    axes: &[usize],
+    eps: f64,
+) -> LResult<(ValueId, ValueId)> {
+    let mean = g.reduce(ReduceOp::Mean, x, axes.to_vec(), true)?;
+    let centered = g.sub(x, mean)?;
+    let sq = g.mul(centered, centered)?;
+    let var = g.reduce(ReduceOp::Mean, sq, axes.to_vec(), true)?;
+    let ve = g.binary_scalar(BinaryOp::Add, var, eps as f32)?;
+    let sd = g.unary(UnaryOp::Sqrt, ve)?;
+    let one = g.scalar(1.0);
+    Ok((mean, g.div(one, sd)?))
+}
+
 /// `ops.layer_normalization`: mean and variance over `axes`, then `x * inv + (beta - mean *
 /// inv)` with `inv = gamma * rsqrt(var + eps)`; `rms_scaling` (deprecated) is
 /// `x * rsqrt(var + eps) * gamma`. (Not OpenVINO's MVN: its CPU kernel ran 1.7x slower than
@@ -105,14 +123,7 @@ pub fn layer_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<Value
                 .expect("size checked"),
         )
     };
-    let mean = g.reduce(ReduceOp::Mean, x, axes.clone(), true)?;
-    let centered = g.sub(x, mean)?;
-    let sq = g.mul(centered, centered)?;
-    let var = g.reduce(ReduceOp::Mean, sq, axes.clone(), true)?;
-    let ve = g.binary_scalar(BinaryOp::Add, var, eps as f32)?;
-    let sd = g.unary(UnaryOp::Sqrt, ve)?;
-    let one = g.scalar(1.0);
-    let mut inv = g.div(one, sd)?;
+    let (mean, mut inv) = mean_and_inv_std(g, x, &axes, eps)?;
     if rms {
         let mut y = g.mul(x, inv)?;
         if !w.is_empty() {
@@ -207,4 +218,93 @@ pub fn normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         g.div(c, s)?
     };
     Ok(vec![y])
+}
+
+/// GroupNormalization: the channel axis split into `groups` contiguous groups; per sample and
+/// group, `(x - mean) * rsqrt(var + eps) * gamma + beta` over every other axis
+/// (`keras/src/layers/normalization/group_normalization.py`).
+pub fn group_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.input()?;
+    let rank = g.rank(x);
+    let axis = lc.axis(lc.cfg_i64("axis")?.unwrap_or(-1), rank)?;
+    if axis == 0 {
+        return Err(lc.error("unsupported: normalizing along the batch axis"));
+    }
+    let c = lc.static_dim(g, x, axis)?;
+    let groups = match lc.cfg_i64("groups")?.unwrap_or(32) {
+        -1 => c,
+        k => usize::try_from(k).unwrap_or(0),
+    };
+    if groups == 0 || c % groups != 0 {
+        return Err(lc.error(format!("{groups} groups do not divide {c} channels")));
+    }
+    let (scale, center) = (lc.cfg_bool("scale", true)?, lc.cfg_bool("center", true)?);
+    let eps = lc.cfg_f64("epsilon", 1e-3)?;
+    let mut expected = Vec::new();
+    if scale {
+        expected.push(("gamma", vec![c]));
+    }
+    if center {
+        expected.push(("beta", vec![c]));
+    }
+    let w = lc.weights(&expected)?;
+    let shape = g.shape(x).clone();
+    let mut grouped = shape[..axis].to_vec();
+    grouped.extend([Some(groups), Some(c / groups)]);
+    grouped.extend_from_slice(&shape[axis + 1..]);
+    let xr = g.reshape(x, grouped)?;
+    let axes: Vec<usize> = (1..=rank).filter(|&a| a != axis).collect();
+    let (mean, mut inv) = mean_and_inv_std(g, xr, &axes, eps)?;
+    // gamma and beta as [1.., G, C/G, 1..].
+    let mut pshape = vec![1; rank + 1];
+    pshape[axis] = groups;
+    pshape[axis + 1] = c / groups;
+    let param = |a: &ArrayD<f32>| {
+        Tensor::F32(
+            a.clone()
+                .into_shape_with_order(IxDyn(&pshape))
+                .expect("size checked"),
+        )
+    };
+    if scale {
+        let gamma = g.constant(param(w[0]));
+        inv = g.mul(inv, gamma)?;
+    }
+    let mi = g.mul(mean, inv)?;
+    let mut res = g.unary(UnaryOp::Neg, mi)?;
+    if center {
+        let beta = g.constant(param(w[w.len() - 1]));
+        res = g.add(res, beta)?;
+    }
+    let y = g.mul(xr, inv)?;
+    let y = g.add(y, res)?;
+    Ok(vec![g.reshape(y, shape)?])
+}
+
+/// UnitNormalization: `x * min(rsqrt(sum(x^2, axis)), 1e12)` (`ops.normalize`, order 2).
+pub fn unit_normalization(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.input()?;
+    let rank = g.rank(x);
+    let axes = lc
+        .cfg_ints("axis")?
+        .unwrap_or(vec![-1])
+        .iter()
+        .map(|&a| lc.axis(a, rank))
+        .collect::<LResult<Vec<_>>>()?;
+    let sq = g.mul(x, x)?;
+    let s = g.reduce(ReduceOp::Sum, sq, axes, true)?;
+    let sd = g.unary(UnaryOp::Sqrt, s)?;
+    let one = g.scalar(1.0);
+    let inv = g.div(one, sd)?;
+    let inv = g.binary_scalar(BinaryOp::Min, inv, 1e12)?;
+    Ok(vec![g.mul(x, inv)?])
+}
+
+/// LayerScale (`keras.src.applications.convnext`): `x * gamma` on the last axis.
+pub fn layer_scale(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.input()?;
+    let dim = lc.static_dim(g, x, g.rank(x) - 1)?;
+    let w = lc.weights(&[("gamma", vec![dim])])?;
+    let gamma = g.constant(Tensor::F32(w[0].clone()));
+    Ok(vec![g.mul(x, gamma)?])
 }

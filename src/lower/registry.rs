@@ -1,8 +1,9 @@
 //! Which Keras class lowers how: the one table of supported layers and ops.
 
 use super::call::LayerCall;
-use super::{activations, core_layers, image, merging, normalization, numpy_ops, reshaping};
-use super::{attention, indexing, pooling1d, spectral};
+use super::pooling::Pool;
+use super::{activations, convolutional, core_layers, image, merging, normalization};
+use super::{attention, indexing, numpy_ops, padding, pooling, pooling1d, reshaping, spectral};
 use super::{recurrent, wrapped, KTensor, LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
 use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
@@ -93,6 +94,58 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("Resizing", image::resizing, Drop),
     ("CenterCrop", image::center_crop, Drop),
     ("UpSampling2D", image::upsampling2d, Drop),
+    ("Conv1D", convolutional::conv, Drop),
+    ("Conv2D", convolutional::conv, Drop),
+    ("Conv3D", convolutional::conv, Drop),
+    ("Conv1DTranspose", convolutional::conv_transpose, Drop),
+    ("Conv2DTranspose", convolutional::conv_transpose, Drop),
+    ("Conv3DTranspose", convolutional::conv_transpose, Drop),
+    ("DepthwiseConv1D", convolutional::depthwise_conv, Drop),
+    ("DepthwiseConv2D", convolutional::depthwise_conv, Drop),
+    ("SeparableConv1D", convolutional::separable_conv, Drop),
+    ("SeparableConv2D", convolutional::separable_conv, Drop),
+    ("MaxPooling1D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
+    ("MaxPooling2D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
+    ("MaxPooling3D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
+    ("AveragePooling1D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }, Drop),
+    ("AveragePooling2D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }, Drop),
+    ("AveragePooling3D", |g, lc| {
+        pooling::pool(g, lc, Pool::Average)
+    }, Drop),
+    ("GlobalMaxPooling2D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Max)
+    }, Drop),
+    ("GlobalMaxPooling3D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Max)
+    }, Drop),
+    ("GlobalAveragePooling2D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Average)
+    }, Drop),
+    ("GlobalAveragePooling3D", |g, lc| {
+        pooling::global_pool(g, lc, Pool::Average)
+    }, Drop),
+    ("ZeroPadding1D", padding::zero_padding, Drop),
+    ("ZeroPadding2D", padding::zero_padding, Drop),
+    ("ZeroPadding3D", padding::zero_padding, Drop),
+    ("Cropping1D", padding::cropping, Drop),
+    ("Cropping2D", padding::cropping, Drop),
+    ("Cropping3D", padding::cropping, Drop),
+    ("UpSampling1D", reshaping::up_sampling, Drop),
+    ("UpSampling3D", reshaping::up_sampling, Drop),
+    ("RandomFlip", core_layers::identity, Drop),
+    ("RandomRotation", core_layers::identity, Drop),
+    ("RandomZoom", core_layers::identity, Drop),
+    ("RandomTranslation", core_layers::identity, Drop),
+    ("RandomContrast", core_layers::identity, Drop),
+    ("RandomBrightness", core_layers::identity, Drop),
+    ("RandomCrop", core_layers::identity, Drop),
+    ("GroupNormalization", normalization::group_normalization, Keep),
+    ("UnitNormalization", normalization::unit_normalization, Keep),
+    ("LayerScale", normalization::layer_scale, Drop),
 ];
 
 /// `keras.src.ops.*` operations, by class name.
@@ -238,6 +291,12 @@ const OPS: &[(&str, LowerFn)] = &[
     ("Triu", |g, lc| indexing::tri(g, lc, false)),
     ("Any", indexing::any),
     ("OnesLike", indexing::ones_like),
+    ("Conv", convolutional::conv_op),
+    ("DepthwiseConv", convolutional::depthwise_conv_op),
+    ("SeparableConv", convolutional::separable_conv_op),
+    ("MaxPool", |g, lc| pooling::pool(g, lc, Pool::Max)),
+    ("AveragePool", |g, lc| pooling::pool(g, lc, Pool::Average)),
+    ("Pad", padding::pad_op),
 ];
 
 /// Built-in Keras classes live in `keras.*` modules; anything else is a custom class even

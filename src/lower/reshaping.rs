@@ -90,3 +90,46 @@ pub fn repeat_vector(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     let x3 = g.expand_dims(x, 1)?;
     Ok(vec![g.tile(x3, vec![1, n, 1])?])
 }
+
+/// UpSampling1D/2D/3D with nearest neighbours: each spatial axis repeated `size` times
+/// (`ops.repeat`). UpSampling2D's other interpolations are resizes, not repeats.
+pub fn up_sampling(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+    let x = lc.input()?;
+    let rank = g.rank(x);
+    if rank < 3 {
+        return Err(lc.error(format!("needs an input of rank 3 or more, got {rank}")));
+    }
+    match lc.cfg("interpolation").and_then(|v| v.as_str()) {
+        None | Some("nearest") => {}
+        Some(other) => {
+            return Err(lc.error(format!(
+                "unsupported: interpolation '{other}' (only 'nearest')"
+            )))
+        }
+    }
+    let sizes = super::convolutional::spatial_ints(lc, "size", rank - 2, 2)?;
+    let first = if super::convolutional::channels_first(lc)? {
+        2
+    } else {
+        1
+    };
+    let mut y = x;
+    for (k, &s) in sizes.iter().enumerate() {
+        y = repeat(g, y, first + k, s)?;
+    }
+    Ok(vec![y])
+}
+
+/// Every element of axis `a` repeated `s` times in place: `[.., n, ..] -> [.., n s, ..]`.
+fn repeat(g: &mut OpGraph, x: ValueId, a: usize, s: usize) -> LResult<ValueId> {
+    if s == 1 {
+        return Ok(x);
+    }
+    let e = g.expand_dims(x, a + 1)?;
+    let mut reps = vec![1; g.rank(e)];
+    reps[a + 1] = s;
+    let t = g.tile(e, reps)?;
+    let mut shape = g.shape(x).clone();
+    shape[a] = shape[a].map(|n| n * s);
+    Ok(g.reshape(t, shape)?)
+}

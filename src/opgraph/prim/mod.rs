@@ -12,6 +12,7 @@ mod ad;
 mod batch;
 pub mod taylor;
 mod values;
+pub mod window;
 
 pub use ad::{inverse_perm, walk, Jvp, Lin, Tan};
 pub use batch::Batch;
@@ -285,8 +286,19 @@ primitives! {
     Cumsum(cumsum::Cumsum),
     /// Indices of the k largest or smallest entries (argmax, argmin, argsort).
     TopKIndices(topk::TopKIndices),
-    /// Zeros added before and after along one axis.
+    /// Constant padding (negative counts crop).
     Pad(pad::Pad),
+    /// Convolution and grouped convolution, channels first.
+    Conv(conv::Conv),
+    /// The transposed convolution (backprop data), the transpose of `Conv`.
+    ConvTranspose(conv_transpose::ConvTranspose),
+    /// Average pooling over the valid cells of each window.
+    AvgPool(avg_pool::AvgPool),
+    MaxPool(max_pool::MaxPool),
+    /// The tangent at the first argmax of each max-pooling window.
+    PoolGather(pool_gather::PoolGather),
+    /// The transpose of `PoolGather`: a scatter-add to the argmax positions.
+    PoolScatter(pool_scatter::PoolScatter),
 }
 
 pub use resize::Method as ResizeMethod;

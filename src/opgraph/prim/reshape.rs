@@ -2,7 +2,7 @@
 //! element count; OpenVINO's `-1`).
 
 use super::{Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan};
-use crate::ir::{bool_attr, LayerCx, PortRef};
+use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{shape_fmt, DType, GResult, Kind, OpGraph, Prim, Shape, ValueId};
 use crate::tensor::{infer_unknown, num_elements, static_product};
 use ndarray::IxDyn;
@@ -56,9 +56,8 @@ impl Primitive for Reshape {
 
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
         let target: Vec<i64> = self.shape.iter().map(|d| d.map_or(-1, |v| v as i64)).collect();
-        let t = cx.i64s("Reshape/shape", &target);
-        let data = vec![("special_zero", bool_attr(false))];
-        cx.op("Reshape", "opset1", data, &[ins[0], t])
+        let dtype = cx.out().dtype;
+        cx.reshape(None, ins[0], target, dtype)
     }
 
     // The tangent is made full first, so its batch size is the primal's own.

@@ -1,6 +1,6 @@
 //! Strided slice along one axis: `start..stop` by `step` (> 0), within the static dimension.
 
-use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Pad, Primitive, Rewrite, Tan};
+use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Pad, Primitive, Rewrite, Tan, F32};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, Kind, OpGraph, Prim, Shape, Tensor, ValueId};
 use super::inverse_perm;
@@ -79,10 +79,13 @@ impl Primitive for Slice {
         let len = cx.static_dim(x, self.axis)?;
         let m = cx.static_dim(y, self.axis)?;
         if self.step == 1 {
+            let counts = |at: usize| -> Vec<i64> {
+                (0..cx.g.rank(f)).map(|a| if a == self.axis { at as i64 } else { 0 }).collect()
+            };
             let pad = Pad {
-                axis: self.axis,
-                before: self.start,
-                after: len - self.stop,
+                begin: counts(self.start),
+                end: counts(len - self.stop),
+                value: F32(0.0),
             };
             return Ok(Some(vec![(0, cx.g.apply(pad, vec![f])?)]));
         }

@@ -278,8 +278,9 @@ pub fn any(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
     Ok(vec![g.compare(CompareOp::Greater, mx, zero)?])
 }
 
-/// `keras.ops.ones_like(x, dtype)`.
-pub fn ones_like(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
+/// `keras.ops.ones_like(x, dtype)` and `keras.ops.zeros_like(x, dtype)`: `value` in the
+/// shape of `x`.
+pub fn filled_like(g: &mut OpGraph, lc: &LayerCall, value: f64) -> LResult<Vec<ValueId>> {
     let x = lc.tensor_arg(g, 0, "x")?;
     let dtype = match lc.cfg("dtype").and_then(Value::as_str) {
         None => g.dtype(x),
@@ -288,6 +289,6 @@ pub fn ones_like(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         Some("bool") => DType::Bool,
         Some(other) => return Err(lc.error(format!("unsupported dtype {other}"))),
     };
-    let one = g.constant(Tensor::scalar_of(dtype, 1.0));
-    Ok(vec![g.broadcast_like(one, x)?])
+    let fill = g.constant(Tensor::scalar_of(dtype, value));
+    Ok(vec![g.broadcast_like(fill, x)?])
 }

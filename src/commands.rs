@@ -126,9 +126,7 @@ pub fn jacobian(
     run_keras(model, inputs, &out, None, &deriv.to_pipeline(), opts)
 }
 
-/// Convert a `.keras` model in memory for the given inputs and run it. The batch dimension is
-/// made static (the inputs' own batch unless `--batch` says otherwise): OpenVINO optimises
-/// static shapes better, and it sidesteps dynamic-shape bugs of the CPU plugin.
+/// Convert a `.keras` model in memory for the given inputs, run it, save every output.
 fn run_keras(
     model: &Path,
     inputs: &[String],
@@ -137,45 +135,31 @@ fn run_keras(
     d: &Derivatives,
     opts: &RunOpts,
 ) -> Result<()> {
-    let (loaded, graph) = pipeline::load_graph(model)?;
+    let (_, graph) = pipeline::load_graph(model)?;
     let names: Vec<String> = graph
         .inputs
         .iter()
         .map(|&p| graph.input_name(p).to_string())
         .collect();
     let arrays = io::gather_inputs(inputs, &names)?;
-    for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
-        io::check_input_shape(name, a, graph.shape(p))?;
-    }
-    let batch = match batch {
-        Some(b) => Some(b),
-        None => common_batch(&graph, &arrays)?,
-    };
-    let graph = pipeline::with_derivatives(&graph, d)
-        .with_context(|| format!("cannot differentiate {}", model.display()))?;
-    let ir = pipeline::emit_graph(&graph, &loaded.model.name, batch)
-        .with_context(|| format!("cannot convert {}", model.display()))?;
-    infer_and_save(model, &ir, inputs, out, opts)
+    let results = pipeline::run_arrays(model, arrays, batch, d, &run_options(opts))?;
+    save(out, &results)
 }
 
-/// The batch size shared by every input with a dynamic first dimension.
-fn common_batch(
-    graph: &keras2ov::opgraph::OpGraph,
-    arrays: &[(String, ndarray::ArrayD<f32>)],
-) -> Result<Option<usize>> {
-    let mut batch: Option<(usize, &str)> = None;
-    for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
-        if graph.shape(p).first() == Some(&None) {
-            let b = a.shape()[0];
-            match batch {
-                Some((b0, n0)) if b0 != b => {
-                    bail!("inputs '{n0}' and '{name}' have different batch sizes ({b0} and {b})")
-                }
-                _ => batch = Some((b, name)),
-            }
-        }
+fn run_options(opts: &RunOpts) -> pipeline::RunOptions {
+    pipeline::RunOptions {
+        device: opts.device.clone(),
+        precision: precision(opts),
     }
-    Ok(batch.map(|(b, _)| b))
+}
+
+fn save(out: &Path, results: &[(String, ndarray::ArrayD<f32>)]) -> Result<()> {
+    io::write_npz(out, results)?;
+    for (name, a) in results {
+        println!("{name}: shape {:?}", a.shape());
+    }
+    println!("wrote {}", out.display());
+    Ok(())
 }
 
 /// Compile `ir`, feed it the `--input` arrays (checked by name and shape), save every output.
@@ -186,21 +170,56 @@ fn infer_and_save(
     out: &Path,
     opts: &RunOpts,
 ) -> Result<()> {
-    let mut rt = Runtime::new(&opts.device, precision(opts))?;
-    let mut compiled = rt
-        .compile(ir)
-        .with_context(|| format!("compiling {}", model.display()))?;
-    let sig = compiled.inputs().to_vec();
-    let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
+    let names: Vec<String> = Runtime::new(&opts.device, precision(opts))?
+        .model_info(ir)?
+        .inputs
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     let arrays = io::gather_inputs(inputs, &names)?;
-    for (info, (_, a)) in sig.iter().zip(&arrays) {
-        io::check_input_shape(&info.name, a, &info.shape)?;
+    let results = pipeline::infer(model, ir, &arrays, &run_options(opts))?;
+    save(out, &results)
+}
+
+/// `convert --ovms-repo`: the IR as one version of a model server repository.
+pub fn convert_ovms(
+    model: &Path,
+    batch: Option<usize>,
+    deriv: &DerivOpts,
+    target: &keras2ov::ovms::Target,
+) -> Result<()> {
+    let ir = pipeline::convert_with(model, batch, &deriv.to_pipeline())?;
+    let (xml, config) = keras2ov::ovms::write(&ir, target)?;
+    println!(
+        "wrote {} and {}, and {} (plugin_config: INFERENCE_PRECISION_HINT=f32)",
+        xml.display(),
+        xml.with_extension("bin").display(),
+        config.display()
+    );
+    Ok(())
+}
+
+/// `report`: merge shard files into a report (and/or one merged shard).
+pub fn report(shards: &[PathBuf], output: Option<&Path>, stats_out: Option<&Path>) -> Result<()> {
+    use keras2ov::sensitivity::{shard, write_report};
+    let a = shard::merge_files(shards)?;
+    if let Some(path) = stats_out {
+        shard::write(path, &a)?;
     }
-    let results = compiled.infer(&arrays)?;
-    io::write_npz(out, &results)?;
-    for (name, a) in &results {
-        println!("{name}: shape {:?}", a.shape());
+    if let Some(out) = output {
+        write_report(&a, out)?;
     }
-    println!("wrote {}", out.display());
+    let wrote: Vec<String> = [output, stats_out]
+        .iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    println!(
+        "{} shards, {} rows used ({} skipped); wrote {}",
+        shards.len(),
+        a.rows_used(),
+        a.rows_skipped,
+        wrote.join(" and ")
+    );
     Ok(())
 }

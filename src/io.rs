@@ -88,6 +88,14 @@ pub fn gather_inputs(args: &[String], names: &[String]) -> Result<Vec<(String, A
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
     }
+    order_inputs(out, names)
+}
+
+/// Named arrays put in the order of `names`: each name exactly once, none unknown.
+pub fn order_inputs(
+    out: Vec<(String, ArrayD<f32>)>,
+    names: &[String],
+) -> Result<Vec<(String, ArrayD<f32>)>> {
     let wanted: HashMap<&str, usize> = names
         .iter()
         .enumerate()

@@ -4,7 +4,8 @@ use crate::emit::{emit, EmitOptions};
 use crate::ir::Ir;
 use crate::layer_graph::LoadedModel;
 use crate::opgraph::OpGraph;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use ndarray::ArrayD;
 use std::path::Path;
 
 /// Load a `.keras` archive and lower it to primitives.
@@ -116,4 +117,81 @@ pub fn convert_with(path: &Path, batch: Option<usize>, d: &Derivatives) -> Resul
     let graph = with_derivatives(&graph, d)
         .with_context(|| format!("cannot differentiate {}", path.display()))?;
     emit_graph(&graph, &loaded.model.name, batch)
+}
+
+/// How a model is run: device and inference precision.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub device: String,
+    pub precision: crate::runtime::Precision,
+}
+
+/// Convert a `.keras` model in memory for the given named inputs (any order) and run it:
+/// every output, by name, in model order (what `keras2ov run` and `keras2ov jacobian` write).
+/// The batch dimension is made static (the inputs' own batch unless `batch` says otherwise):
+/// OpenVINO optimises static shapes better, and it sidesteps dynamic-shape bugs of the CPU
+/// plugin.
+pub fn run_arrays(
+    model: &Path,
+    inputs: Vec<(String, ArrayD<f32>)>,
+    batch: Option<usize>,
+    d: &Derivatives,
+    run: &RunOptions,
+) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let (loaded, graph) = load_graph(model)?;
+    let names: Vec<String> = graph
+        .inputs
+        .iter()
+        .map(|&p| graph.input_name(p).to_string())
+        .collect();
+    let arrays = crate::io::order_inputs(inputs, &names)?;
+    for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
+        crate::io::check_input_shape(name, a, graph.shape(p))?;
+    }
+    let batch = match batch {
+        Some(b) => Some(b),
+        None => common_batch(&graph, &arrays)?,
+    };
+    let graph = with_derivatives(&graph, d)
+        .with_context(|| format!("cannot differentiate {}", model.display()))?;
+    let ir = emit_graph(&graph, &loaded.model.name, batch)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
+    infer(model, &ir, &arrays, run)
+}
+
+/// Compile `ir`, check the arrays against its inputs (by name and shape), run it.
+pub fn infer(
+    model: &Path,
+    ir: &Ir,
+    arrays: &[(String, ArrayD<f32>)],
+    run: &RunOptions,
+) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let mut rt = crate::runtime::Runtime::new(&run.device, run.precision)?;
+    let mut compiled = rt
+        .compile(ir)
+        .with_context(|| format!("compiling {}", model.display()))?;
+    let sig = compiled.inputs().to_vec();
+    for info in &sig {
+        if let Some((name, a)) = arrays.iter().find(|(n, _)| *n == info.name) {
+            crate::io::check_input_shape(name, a, &info.shape)?;
+        }
+    }
+    Ok(compiled.infer(arrays)?)
+}
+
+/// The batch size shared by every input with a dynamic first dimension.
+fn common_batch(graph: &OpGraph, arrays: &[(String, ArrayD<f32>)]) -> Result<Option<usize>> {
+    let mut batch: Option<(usize, &str)> = None;
+    for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
+        if graph.shape(p).first() == Some(&None) {
+            let b = a.shape()[0];
+            match batch {
+                Some((b0, n0)) if b0 != b => {
+                    bail!("inputs '{n0}' and '{name}' have different batch sizes ({b0} and {b})")
+                }
+                _ => batch = Some((b, name)),
+            }
+        }
+    }
+    Ok(batch.map(|(b, _)| b))
 }

@@ -1,0 +1,71 @@
+"""Sensitivity over a ``ray.data.Dataset``: one :class:`keras2ov.Sensitivity` per block,
+computed by a pool of actors (each compiles the derivative model once), then merged as a
+tree. Needs ``pip install keras2ov[ray]``.
+"""
+
+import pickle
+
+import numpy as np
+
+from . import Sensitivity, DEFAULT_BATCH
+from . import _shards
+
+
+class _Accumulate:
+    """A Ray Data actor: each batch (a whole block) becomes one pickled Sensitivity."""
+
+    def __init__(self, kwargs, names, row_names):
+        self.kwargs, self.names, self.row_names = kwargs, names, row_names
+
+    def __call__(self, batch):
+        s = Sensitivity(**self.kwargs, columns=self.row_names)
+        s.update_rows(_shards.rows_of([batch[c] for c in self.names]).astype(np.float32, copy=False))
+        return {"shard": np.array([pickle.dumps(s)], dtype=object)}
+
+
+def sensitivity(
+    model_path,
+    ds,
+    *,
+    of=None,
+    wrt=None,
+    mode="auto",
+    interactions=False,
+    batch=DEFAULT_BATCH,
+    columns=None,
+    feature_names=None,
+    device="CPU",
+    precision="f32",
+    concurrency=None,
+):
+    """The sensitivity statistics of a ``ray.data.Dataset`` whose rows hold the model
+    inputs' elements in the ``columns`` (None for every column in order, a list, or a dict
+    ``{input: [columns]}``; a column may hold a vector per row). ``concurrency`` actors
+    (default: one per CPU of the cluster) each compile the model once.
+
+    Returns a :class:`keras2ov.Sensitivity`. Other options are its own.
+    """
+    import ray
+
+    names = _shards.column_names(columns, ds.columns())
+    # Columns of scalars name the features, as a CSV header does; vector columns do not.
+    schema = ds.schema()
+    scalar = all(
+        len(getattr(t, "shape", ()) or ()) == 0 for t in getattr(schema, "types", [])
+    )
+    row_names = names if scalar else None
+    kwargs = _shards.spec(
+        model_path, of, wrt, mode, interactions, batch, feature_names, "ray dataset", device,
+        precision,
+    )
+    if concurrency is None:
+        concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    shards = ds.map_batches(
+        _Accumulate,
+        fn_constructor_kwargs={"kwargs": kwargs, "names": names, "row_names": row_names},
+        batch_size=None,
+        batch_format="numpy",
+        concurrency=concurrency,
+    )
+    parts = [pickle.loads(row["shard"]) for row in shards.iter_rows()]
+    return _shards.tree_merge(parts)

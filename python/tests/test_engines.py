@@ -1,0 +1,67 @@
+"""Dask (a LocalCluster of 2 worker processes, 8 partitions) and Ray (local, 2 CPUs, 8 blocks):
+both equal the single pass, and each worker compiles the derivative model once."""
+
+import numpy as np
+import pytest
+
+import keras2ov
+from conftest import assert_same_statistics
+
+ROWS = 16000
+
+
+@pytest.fixture(scope="module")
+def table(pinn_rows):
+    import pandas as pd
+
+    rows = {k: v[:ROWS] for k, v in pinn_rows.items()}
+    df = pd.DataFrame({"pos": rows["x"][:, 0], "time": rows["t"][:, 0], "other": 1.0})
+    return rows, df
+
+
+@pytest.fixture(scope="module")
+def single(pinn, table):
+    rows, _ = table
+    return keras2ov.Sensitivity(pinn, columns=["pos", "time"], interactions=True).update(rows).to_dict()
+
+
+def test_dask_local_cluster_equals_the_single_pass(pinn, table, single):
+    dd = pytest.importorskip("dask.dataframe")
+    from dask.distributed import Client, LocalCluster
+
+    import keras2ov.dask
+
+    _, df = table
+    ddf = dd.from_pandas(df, npartitions=8)
+    assert ddf.npartitions == 8
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        s = keras2ov.dask.sensitivity(
+            pinn, ddf, columns={"x": ["pos"], "t": ["time"]}, interactions=True
+        )
+        assert isinstance(s, keras2ov.Sensitivity)
+        assert_same_statistics(single, s.to_dict())
+        # one compilation per worker process, not per partition
+        compiled = client.run(lambda: __import__("keras2ov")._native.compile_count())
+        assert len(compiled) == 2 and all(n <= 1 for n in compiled.values()), compiled
+        assert sum(compiled.values()) >= 1
+        # a Dask Array of rows [N, 2] gives the same
+        arr = ddf[["pos", "time"]].to_dask_array(lengths=True)
+        s2 = keras2ov.dask.sensitivity(pinn, arr, interactions=True, feature_names=["pos", "time"])
+        assert_same_statistics(single, s2.to_dict())
+
+
+def test_ray_local_equals_the_single_pass(pinn, table, single):
+    ray = pytest.importorskip("ray")
+    import keras2ov.ray
+
+    _, df = table
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        parts = np.array_split(np.arange(len(df)), 8)
+        ds = ray.data.from_pandas([df.iloc[p] for p in parts])
+        assert ds.num_blocks() == 8
+        s = keras2ov.ray.sensitivity(pinn, ds, columns=["pos", "time"], interactions=True)
+        assert isinstance(s, keras2ov.Sensitivity)
+        assert_same_statistics(single, s.to_dict())
+    finally:
+        ray.shutdown()

@@ -62,8 +62,11 @@ $(VENV)/.wheel-tools: python/requirements-build.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r python/requirements-build.txt
 	@touch $@
 
+# The binary is built with the Python crate's features unified in (-p keras2ov-python), so
+# that maturin reuses the same compiled library instead of building it again.
 wheel: setup wheel-tools
-	$(WHEEL_ENV) $(CARGO) build --release --features static-hdf5 --bin keras2ov
+	$(WHEEL_ENV) $(CARGO) build --release -p keras2ov -p keras2ov-python --bin keras2ov \
+	  --features keras2ov/static-hdf5
 	rm -rf target/wheel-data target/wheels/keras2ov-*.whl
 	mkdir -p target/wheel-data/scripts
 	cp target/release/keras2ov target/wheel-data/scripts/keras2ov

@@ -135,14 +135,15 @@ fn run_keras(
     d: &Derivatives,
     opts: &RunOpts,
 ) -> Result<()> {
-    let (_, graph) = pipeline::load_graph(model)?;
+    let (loaded, graph) = pipeline::load_graph(model)?;
     let names: Vec<String> = graph
         .inputs
         .iter()
         .map(|&p| graph.input_name(p).to_string())
         .collect();
     let arrays = io::gather_inputs(inputs, &names)?;
-    let results = pipeline::run_arrays(model, arrays, batch, d, &run_options(opts))?;
+    let run = run_options(opts);
+    let results = pipeline::run_graph(model, &loaded.model.name, &graph, arrays, batch, d, &run)?;
     save(out, &results)
 }
 

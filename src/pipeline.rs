@@ -139,6 +139,20 @@ pub fn run_arrays(
     run: &RunOptions,
 ) -> Result<Vec<(String, ArrayD<f32>)>> {
     let (loaded, graph) = load_graph(model)?;
+    run_graph(model, &loaded.model.name, &graph, inputs, batch, d, run)
+}
+
+/// [`run_arrays`] on a model loaded already (`name` is the model's, `graph` its forward
+/// graph).
+pub fn run_graph(
+    model: &Path,
+    name: &str,
+    graph: &OpGraph,
+    inputs: Vec<(String, ArrayD<f32>)>,
+    batch: Option<usize>,
+    d: &Derivatives,
+    run: &RunOptions,
+) -> Result<Vec<(String, ArrayD<f32>)>> {
     let names: Vec<String> = graph
         .inputs
         .iter()
@@ -150,11 +164,11 @@ pub fn run_arrays(
     }
     let batch = match batch {
         Some(b) => Some(b),
-        None => common_batch(&graph, &arrays)?,
+        None => common_batch(graph, &arrays)?,
     };
-    let graph = with_derivatives(&graph, d)
+    let graph = with_derivatives(graph, d)
         .with_context(|| format!("cannot differentiate {}", model.display()))?;
-    let ir = emit_graph(&graph, &loaded.model.name, batch)
+    let ir = emit_graph(&graph, name, batch)
         .with_context(|| format!("cannot convert {}", model.display()))?;
     infer(model, &ir, &arrays, run)
 }

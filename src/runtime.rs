@@ -161,9 +161,12 @@ pub fn find_library() -> std::result::Result<PathBuf, String> {
 /// The library of the Python environment the running executable is installed in:
 /// `PREFIX/bin/keras2ov` with `openvino` in `PREFIX`'s site-packages (a wheel install).
 fn exe_prefix_library() -> Option<PathBuf> {
-    let exe = env::current_exe().ok()?;
-    let prefix = exe.parent()?.parent()?;
-    lib_in_venv(prefix)
+    prefix_library(&env::current_exe().ok()?)
+}
+
+/// `exe` is `PREFIX/bin/NAME`: the OpenVINO C library in `PREFIX`'s site-packages.
+fn prefix_library(exe: &Path) -> Option<PathBuf> {
+    lib_in_venv(exe.parent()?.parent()?)
 }
 
 /// [`find_library`] with its inputs explicit: the value of `OPENVINO_LIB`, the directories
@@ -1030,6 +1033,12 @@ mod tests {
             std::fs::create_dir_all(&sp).unwrap();
             std::fs::write(sp.join("libopenvino_c.so.2641"), b"").unwrap();
             assert_eq!(lib_in_venv(&venv), Some(sp.join("libopenvino_c.so.2641")));
+            // a wheel's binary, PREFIX/bin/keras2ov, uses PREFIX's openvino package
+            assert_eq!(
+                prefix_library(&venv.join("bin").join("keras2ov")),
+                Some(sp.join("libopenvino_c.so.2641"))
+            );
+            assert_eq!(prefix_library(&dir.path().join("bin/keras2ov")), None);
         }
     }
 }

@@ -3,6 +3,7 @@ computed by a pool of actors (each compiles the derivative model once), then mer
 tree. Needs ``pip install keras2ov[ray]``.
 """
 
+import os
 import pickle
 
 import numpy as np
@@ -20,7 +21,18 @@ class _Accumulate:
     def __call__(self, batch):
         s = Sensitivity(**self.kwargs, columns=self.row_names)
         s.update_rows(_shards.rows_of([batch[c] for c in self.names]).astype(np.float32, copy=False))
-        return {"shard": np.array([pickle.dumps(s)], dtype=object)}
+        from . import _native
+
+        return {
+            "shard": np.array([pickle.dumps(s)], dtype=object),
+            "pid": np.array([os.getpid()]),
+            "compiled": np.array([_native.compile_count()]),
+        }
+
+
+#: What the last :func:`sensitivity` call did: ``blocks`` (shards made) and ``compiled``
+#: ({worker pid: derivative models compiled in that process}).
+last_run = {}
 
 
 def sensitivity(
@@ -67,5 +79,10 @@ def sensitivity(
         batch_format="numpy",
         concurrency=concurrency,
     )
-    parts = [pickle.loads(row["shard"]) for row in shards.iter_rows()]
-    return _shards.tree_merge(parts)
+    rows = list(shards.iter_rows())
+    compiled = {}
+    for row in rows:
+        compiled[int(row["pid"])] = max(compiled.get(int(row["pid"]), 0), int(row["compiled"]))
+    last_run.clear()
+    last_run.update(blocks=len(rows), compiled=compiled)
+    return _shards.tree_merge(pickle.loads(row["shard"]) for row in rows)

@@ -63,5 +63,10 @@ def test_ray_local_equals_the_single_pass(pinn, table, single):
         s = keras2ov.ray.sensitivity(pinn, ds, columns=["pos", "time"], interactions=True)
         assert isinstance(s, keras2ov.Sensitivity)
         assert_same_statistics(single, s.to_dict())
+        # one shard per block; each actor process compiled the model once
+        info = keras2ov.ray.last_run
+        assert info["blocks"] == 8, info
+        assert all(n == 1 for n in info["compiled"].values()), info
+        assert 1 <= len(info["compiled"]) <= 2, info
     finally:
         ray.shutdown()

@@ -210,17 +210,22 @@ pub fn report(shards: &[PathBuf], output: Option<&Path>, stats_out: Option<&Path
     if let Some(out) = output {
         write_report(&a, out)?;
     }
-    let wrote: Vec<String> = [output, stats_out]
-        .iter()
-        .flatten()
-        .map(|p| p.display().to_string())
-        .collect();
     println!(
         "{} shards, {} rows used ({} skipped); wrote {}",
         shards.len(),
         a.rows_used(),
         a.rows_skipped,
-        wrote.join(" and ")
+        written(&[output, stats_out])
     );
     Ok(())
+}
+
+/// The paths written, for a closing line: "a and b".
+pub fn written(paths: &[Option<&Path>]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    names.join(" and ")
 }

@@ -333,17 +333,12 @@ fn main() -> ExitCode {
                 ..keras2ov::sensitivity::Options::new(&model, &data, Path::new(""))
             };
             keras2ov::sensitivity::run(&opts).map(|a| {
-                let wrote: Vec<String> = [output, stats_out]
-                    .iter()
-                    .flatten()
-                    .map(|p| p.display().to_string())
-                    .collect();
                 println!(
                     "{} rows used ({} skipped) in {:.2} s; wrote {}",
                     a.rows_used(),
                     a.rows_skipped,
                     a.seconds,
-                    wrote.join(" and ")
+                    commands::written(&[output.as_deref(), stats_out.as_deref()])
                 );
             })
         }

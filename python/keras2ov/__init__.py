@@ -84,6 +84,14 @@ def _path(model):
     return _os.fspath(model)
 
 
+def _derivatives(jacobian, hessian, wrt, of, mode, laplacian, bilaplacian, derivative, residual):
+    """The derivative options as the native module takes them."""
+    return (
+        bool(jacobian), bool(hessian), _names(wrt), _names(of), str(mode), bool(laplacian),
+        bool(bilaplacian), _list(derivative), _list(residual),
+    )
+
+
 def input_names(model):
     """The model's input names, in order."""
     return _native.input_names(_path(model))
@@ -132,15 +140,7 @@ def convert(
     xml, weights = _native.convert(
         _path(model),
         batch,
-        bool(jacobian),
-        bool(hessian),
-        _names(wrt),
-        _names(of),
-        str(mode),
-        bool(laplacian),
-        bool(bilaplacian),
-        _list(derivative),
-        _list(residual),
+        _derivatives(jacobian, hessian, wrt, of, mode, laplacian, bilaplacian, derivative, residual),
     )
     core = core or ov.Core()
     if not weights:
@@ -174,10 +174,8 @@ def run(model, inputs, *, batch=None, device="CPU", precision="f32"):
     """Run a ``.keras`` model on arrays (``keras2ov run``): a dict of outputs by name.
     ``inputs`` is a dict keyed by input name (float32 or float64 arrays), or one array for a
     single-input model. Computed in f32 unless ``precision`` says otherwise."""
-    return _native.run(
-        _path(model), _inputs(model, inputs), batch, False, False, [], [], "auto",
-        False, False, [], [], str(device), str(precision),
-    )
+    forward = _derivatives(False, False, None, None, "auto", False, False, (), ())
+    return _native.run(_path(model), _inputs(model, inputs), batch, forward, str(device), str(precision))
 
 
 def jacobian(
@@ -202,11 +200,11 @@ def jacobian(
     command line, Jacobians are computed unless PDE operators are asked for without
     ``jacobian=True``. Computed in f32 unless ``precision`` says otherwise."""
     operators = bool(laplacian or bilaplacian or _list(derivative) or _list(residual))
-    return _native.run(
-        _path(model), _inputs(model, inputs), None, bool(jacobian) or not operators, bool(hessian),
-        _names(wrt), _names(of), str(mode), bool(laplacian), bool(bilaplacian),
-        _list(derivative), _list(residual), str(device), str(precision),
+    deriv = _derivatives(
+        bool(jacobian) or not operators, hessian, wrt, of, mode, laplacian, bilaplacian,
+        derivative, residual,
     )
+    return _native.run(_path(model), _inputs(model, inputs), None, deriv, str(device), str(precision))
 
 
 class Sensitivity:

@@ -4,15 +4,21 @@ table's columns, and a tree of merges."""
 import numpy as np
 
 
-def spec(model_path, of, wrt, mode, interactions, batch, feature_names, data, device, precision):
-    """The keyword arguments every partition's Sensitivity is made with."""
+def spec(model_path, label, options):
+    """The keyword arguments every partition's Sensitivity is made with: `options` are
+    Sensitivity's (of, wrt, mode, interactions, batch, feature_names, device, precision).
+    They are checked here, in the caller's process, by making one (the model is loaded, the
+    selection checked), so that a mistake is an error now and not in every worker."""
     import os
 
-    return dict(
-        model=os.fspath(model_path), of=of, wrt=wrt, mode=mode, interactions=interactions,
-        batch=batch, feature_names=feature_names, data=data, device=device,
-        precision=precision,
-    )
+    from . import Sensitivity
+
+    taken = sorted(set(options) & {"model", "columns", "data"})
+    if taken:
+        raise TypeError(f"{', '.join(taken)}: set by the engine, not an option here")
+    kwargs = dict(options, model=os.fspath(model_path), data=label)
+    Sensitivity(**kwargs)
+    return kwargs
 
 
 def column_names(columns, available):

@@ -4,7 +4,7 @@ client talks to. Each worker process compiles the derivative model once (keras2o
 not once per partition. Needs ``pip install keras2ov[dask]``.
 """
 
-from . import Sensitivity, DEFAULT_BATCH
+from . import Sensitivity
 from . import _shards
 
 
@@ -19,30 +19,15 @@ def _partition(part, kwargs, names):
     return s.update_rows(rows)
 
 
-def sensitivity(
-    model_path,
-    data,
-    *,
-    of=None,
-    wrt=None,
-    mode="auto",
-    interactions=False,
-    batch=DEFAULT_BATCH,
-    columns=None,
-    feature_names=None,
-    device="CPU",
-    precision="f32",
-    split_every=2,
-    compute=True,
-    **compute_kwargs,
-):
+def sensitivity(model_path, data, *, columns=None, split_every=2, compute=True, **options):
     """The sensitivity statistics of a Dask DataFrame (each row: the model inputs' elements,
     taken from ``columns``: None for every column in order, a list, or a dict
     ``{input: [columns]}``, as ``--columns``) or a 2-D Dask Array ``[N, width]``.
 
     Returns a :class:`keras2ov.Sensitivity` (or, with ``compute=False``, a Dask Delayed
     that computes it). ``split_every`` partial results are merged per task of the tree.
-    Other options are :class:`keras2ov.Sensitivity`'s.
+    Other options (``of``, ``wrt``, ``mode``, ``interactions``, ``batch``,
+    ``feature_names``, ``device``, ``precision``) are :class:`keras2ov.Sensitivity`'s.
     """
     import dask
     import dask.array as da
@@ -62,9 +47,7 @@ def sensitivity(
         label = "dask array"
     else:
         raise TypeError(f"expected a Dask DataFrame or Array, not {type(data).__name__}")
-    kwargs = _shards.spec(
-        model_path, of, wrt, mode, interactions, batch, feature_names, label, device, precision
-    )
+    kwargs = _shards.spec(model_path, label, options)
     partial = [dask.delayed(_partition)(p, kwargs, names) for p in parts]
     if not partial:
         raise ValueError("the data has no partitions")
@@ -74,4 +57,4 @@ def sensitivity(
             dask.delayed(_shards.tree_merge)(partial[i : i + k]) for i in range(0, len(partial), k)
         ]
     result = partial[0]
-    return result.compute(**compute_kwargs) if compute else result
+    return result.compute() if compute else result

@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 
-from . import Sensitivity, DEFAULT_BATCH
+from . import Sensitivity
 from . import _shards
 
 
@@ -35,27 +35,14 @@ class _Accumulate:
 last_run = {}
 
 
-def sensitivity(
-    model_path,
-    ds,
-    *,
-    of=None,
-    wrt=None,
-    mode="auto",
-    interactions=False,
-    batch=DEFAULT_BATCH,
-    columns=None,
-    feature_names=None,
-    device="CPU",
-    precision="f32",
-    concurrency=None,
-):
+def sensitivity(model_path, ds, *, columns=None, concurrency=None, **options):
     """The sensitivity statistics of a ``ray.data.Dataset`` whose rows hold the model
     inputs' elements in the ``columns`` (None for every column in order, a list, or a dict
     ``{input: [columns]}``; a column may hold a vector per row). ``concurrency`` actors
     (default: one per CPU of the cluster) each compile the model once.
 
-    Returns a :class:`keras2ov.Sensitivity`. Other options are its own.
+    Returns a :class:`keras2ov.Sensitivity`. Other options (``of``, ``wrt``, ``mode``,
+    ``interactions``, ``batch``, ``feature_names``, ``device``, ``precision``) are its own.
     """
     import ray
 
@@ -66,10 +53,7 @@ def sensitivity(
         len(getattr(t, "shape", ()) or ()) == 0 for t in getattr(schema, "types", [])
     )
     row_names = names if scalar else None
-    kwargs = _shards.spec(
-        model_path, of, wrt, mode, interactions, batch, feature_names, "ray dataset", device,
-        precision,
-    )
+    kwargs = _shards.spec(model_path, "ray dataset", options)
     if concurrency is None:
         concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
     shards = ds.map_batches(

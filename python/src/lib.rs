@@ -48,63 +48,50 @@ fn use_library(path: PathBuf) -> PyResult<()> {
     fail(keras2ov::runtime::use_library(&path).map_err(Into::into))
 }
 
-/// Which derivatives, as the command line's options say them.
-#[allow(clippy::too_many_arguments)]
-fn derivatives(
-    jacobian: bool,
-    hessian: bool,
-    wrt: Vec<String>,
-    of: Vec<String>,
-    mode_: &str,
-    laplacian: bool,
-    bilaplacian: bool,
-    derivative: Vec<String>,
-    residual: Vec<String>,
-) -> PyResult<Derivatives> {
-    Ok(Derivatives {
-        jacobian: jacobian || hessian,
-        hessian,
-        pde: keras2ov::pde::Operators {
-            laplacian,
-            bilaplacian,
-            derivatives: derivative,
-            residuals: residual,
-        },
-        wrt,
-        of,
-        mode: mode(mode_)?,
-    })
+/// Which derivatives, as the command line's options say them: the tuple `(jacobian, hessian,
+/// wrt, of, mode, laplacian, bilaplacian, derivative, residual)` the Python layer builds.
+#[derive(FromPyObject)]
+struct DerivArgs(
+    bool,
+    bool,
+    Vec<String>,
+    Vec<String>,
+    String,
+    bool,
+    bool,
+    Vec<String>,
+    Vec<String>,
+);
+
+impl DerivArgs {
+    fn into_derivatives(self) -> PyResult<Derivatives> {
+        let DerivArgs(jacobian, hessian, wrt, of, mode_, laplacian, bilaplacian, derivs, residuals) =
+            self;
+        Ok(Derivatives {
+            jacobian: jacobian || hessian,
+            hessian,
+            pde: keras2ov::pde::Operators {
+                laplacian,
+                bilaplacian,
+                derivatives: derivs,
+                residuals,
+            },
+            wrt,
+            of,
+            mode: mode(&mode_)?,
+        })
+    }
 }
 
 /// `keras2ov convert`: the IR as (xml text, weights bytes).
 #[pyfunction]
-#[pyo3(signature = (model, batch, jacobian, hessian, wrt, of, mode, laplacian, bilaplacian, derivative, residual))]
-#[allow(clippy::too_many_arguments)]
 fn convert<'py>(
     py: Python<'py>,
     model: PathBuf,
     batch: Option<usize>,
-    jacobian: bool,
-    hessian: bool,
-    wrt: Vec<String>,
-    of: Vec<String>,
-    mode: &str,
-    laplacian: bool,
-    bilaplacian: bool,
-    derivative: Vec<String>,
-    residual: Vec<String>,
+    deriv: DerivArgs,
 ) -> PyResult<(String, Bound<'py, PyBytes>)> {
-    let d = derivatives(
-        jacobian,
-        hessian,
-        wrt,
-        of,
-        mode,
-        laplacian,
-        bilaplacian,
-        derivative,
-        residual,
-    )?;
+    let d = deriv.into_derivatives()?;
     let ir = fail(py.detach(|| pipeline::convert_with(&model, batch, &d)))?;
     Ok((ir.xml, PyBytes::new(py, &ir.bin)))
 }
@@ -148,36 +135,16 @@ fn to_python(py: Python<'_>, results: Vec<(String, ArrayD<f32>)>) -> PyResult<Bo
 
 /// `keras2ov run` / `keras2ov jacobian` on arrays: every output by name.
 #[pyfunction]
-#[pyo3(signature = (model, inputs, batch, jacobian, hessian, wrt, of, mode, laplacian, bilaplacian, derivative, residual, device, precision))]
-#[allow(clippy::too_many_arguments)]
 fn run<'py>(
     py: Python<'py>,
     model: PathBuf,
     inputs: &Bound<'py, PyDict>,
     batch: Option<usize>,
-    jacobian: bool,
-    hessian: bool,
-    wrt: Vec<String>,
-    of: Vec<String>,
-    mode: &str,
-    laplacian: bool,
-    bilaplacian: bool,
-    derivative: Vec<String>,
-    residual: Vec<String>,
+    deriv: DerivArgs,
     device: String,
     precision: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = derivatives(
-        jacobian,
-        hessian,
-        wrt,
-        of,
-        mode,
-        laplacian,
-        bilaplacian,
-        derivative,
-        residual,
-    )?;
+    let d = deriv.into_derivatives()?;
     let arrays = named_arrays(inputs)?;
     let opts = RunOptions {
         device,

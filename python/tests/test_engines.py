@@ -70,3 +70,23 @@ def test_ray_local_equals_the_single_pass(pinn, table, single):
         assert 1 <= len(info["compiled"]) <= 2, info
     finally:
         ray.shutdown()
+
+
+def test_engine_option_mistakes_are_errors_in_the_caller(pinn, table):
+    """Options are checked where the engine is called, before any partition runs: no
+    cluster is needed to see them refused."""
+    dd = pytest.importorskip("dask.dataframe")
+    import keras2ov.dask
+
+    _, df = table
+    ddf = dd.from_pandas(df, npartitions=2)
+    cols = {"x": ["pos"], "t": ["time"]}
+    with pytest.raises(keras2ov.Error, match="nope"):
+        keras2ov.dask.sensitivity(pinn, ddf, columns=cols, of=["nope"], compute=False)
+    with pytest.raises(TypeError, match="interaction"):
+        keras2ov.dask.sensitivity(pinn, ddf, columns=cols, interaction=True, compute=False)
+    with pytest.raises(TypeError, match="model: set by the engine"):
+        keras2ov.dask.sensitivity(pinn, ddf, columns=cols, model="x", compute=False)
+    # the options that are right give a task graph, not yet run
+    lazy = keras2ov.dask.sensitivity(pinn, ddf, columns=cols, interactions=True, compute=False)
+    assert hasattr(lazy, "compute")

@@ -105,14 +105,35 @@ impl Net {
         inputs: &[PortRef],
         output: Option<Port>,
     ) -> PortRef {
+        self.layer_outputs(
+            name,
+            ty,
+            version,
+            data,
+            inputs,
+            output.into_iter().collect(),
+        );
+        (self.layers.len() - 1, 0)
+    }
+
+    /// `layer` with any number of output ports (`Split`); their refs in order.
+    pub fn layer_outputs(
+        &mut self,
+        name: String,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        inputs: &[PortRef],
+        outputs: Vec<Port>,
+    ) -> Vec<PortRef> {
         let name = self.unique_name(name);
         let id = self.layers.len();
         let in_ports = inputs.iter().map(|&p| self.port(p).clone()).collect();
         for (k, &(l, o)) in inputs.iter().enumerate() {
             self.edges.push((l, o, id, k));
         }
-        let outputs: Vec<Port> = output.into_iter().collect();
-        let names = vec![None; outputs.len()];
+        let n = outputs.len();
+        let names = vec![None; n];
         self.layers.push(Layer {
             name,
             ty,
@@ -123,7 +144,7 @@ impl Net {
             outputs,
             names,
         });
-        (id, 0)
+        (0..n).map(|k| (id, k)).collect()
     }
 
     /// A graph input: a `Parameter` layer whose port carries the input's name.
@@ -337,6 +358,20 @@ impl<'n> LayerCx<'n> {
     ) -> PortRef {
         let name = format!("{}_{suffix}", self.prefix);
         self.net.layer(name, ty, version, data, ins, Some(out))
+    }
+
+    /// A helper layer `{prefix}_{suffix}` with several output ports.
+    pub fn aux_outputs(
+        &mut self,
+        suffix: &str,
+        ty: &'static str,
+        version: &'static str,
+        data: Vec<(&'static str, String)>,
+        ins: &[PortRef],
+        outs: Vec<Port>,
+    ) -> Vec<PortRef> {
+        let name = format!("{}_{suffix}", self.prefix);
+        self.net.layer_outputs(name, ty, version, data, ins, outs)
     }
 
     /// An element-wise layer `{prefix}_{ty}.{k}` of the node's shape and the given element

@@ -151,95 +151,188 @@ pub fn laplacians(
     Ok(out)
 }
 
-/// Each partial derivative, `[B, *out]`: the specs of one order share one Taylor pass along
-/// the union of their directions.
+/// Each partial derivative, `[B, *out]`. Highest orders first, the partials of one order
+/// share a Taylor pass along the union of their directions; a lower-order partial whose
+/// directions a pass already has (u_x after u_xxx) reads its coefficient from that pass.
 pub fn partial_derivatives(
     g: &mut OpGraph,
     partials: &[Partial],
 ) -> Result<Vec<(Partial, ValueId)>, PdeError> {
-    let mut out = Vec::new();
-    let max = partials.iter().map(Partial::order).max().unwrap_or(0);
-    for order in 1..=max {
-        let group: Vec<&Partial> = partials.iter().filter(|p| p.order() == order).collect();
-        if group.is_empty() {
-            continue;
-        }
-        // The inputs involved, in graph input order, seeded jointly.
-        let xs: Vec<ValueId> = g
-            .inputs
-            .iter()
-            .copied()
-            .filter(|&p| {
-                group
-                    .iter()
-                    .any(|s| s.vars.iter().any(|(n, _)| n == g.input_name(p)))
-            })
-            .collect();
-        let seeding = Seeding::new(g, &xs)?;
-        let position = |g: &OpGraph, (name, e): &(String, usize)| -> usize {
-            let k = xs
+    // One joint input space for every input named, one target per output named.
+    let xs: Vec<ValueId> = g
+        .inputs
+        .iter()
+        .copied()
+        .filter(|&p| {
+            partials
                 .iter()
-                .position(|&p| g.input_name(p) == name)
-                .expect("seeded");
-            seeding.offsets[k] + e
+                .any(|s| s.vars.iter().any(|(n, _)| n == g.input_name(p)))
+        })
+        .collect();
+    let seeding = Seeding::new(g, &xs)?;
+    let mut outputs: Vec<(String, ValueId)> = Vec::new();
+    for p in partials {
+        if !outputs.iter().any(|(n, _)| *n == p.output) {
+            let y = g
+                .outputs
+                .iter()
+                .find(|(n, _)| *n == p.output)
+                .expect("checked");
+            outputs.push(y.clone());
+        }
+    }
+    let needs: Vec<Vec<(Vec<f32>, f64)>> = partials
+        .iter()
+        .map(|p| directions_of(g, &xs, &seeding, p))
+        .collect();
+    struct Pass {
+        order: usize,
+        rows: Vec<Vec<f32>>,
+        series: Vec<crate::opgraph::prim::Series>,
+    }
+    let mut passes: Vec<Pass> = Vec::new();
+    let mut source = vec![0usize; partials.len()];
+    let max = partials.iter().map(Partial::order).max().unwrap_or(0);
+    for order in (1..=max).rev() {
+        let covered = |need: &[(Vec<f32>, f64)], pass: &Pass| {
+            pass.order >= order && need.iter().all(|(row, _)| pass.rows.contains(row))
         };
-        // Union of the directions; per spec, its weight on each.
         let mut rows: Vec<Vec<f32>> = Vec::new();
-        let mut weights: Vec<Vec<(usize, f64)>> = Vec::new();
-        for p in &group {
-            let mi = p.multi_index();
-            let counts: Vec<usize> = mi.iter().map(|(_, c)| *c).collect();
-            let mut w = Vec::new();
-            for (dir, weight) in spec::interpolation(&counts) {
-                let mut row = vec![0.0f32; seeding.total];
-                for ((var, _), &a) in mi.iter().zip(&dir) {
-                    row[position(g, var)] = a as f32;
-                }
-                let r = match rows.iter().position(|x| *x == row) {
-                    Some(r) => r,
-                    None => {
-                        rows.push(row);
-                        rows.len() - 1
+        let mut fresh = Vec::new();
+        for k in (0..partials.len()).filter(|&k| partials[k].order() == order) {
+            match passes.iter().position(|pass| covered(&needs[k], pass)) {
+                Some(i) => source[k] = i,
+                None => {
+                    for (row, _) in &needs[k] {
+                        if !rows.contains(row) {
+                            rows.push(row.clone());
+                        }
                     }
-                };
-                w.push((r, weight));
+                    fresh.push(k);
+                }
             }
-            weights.push(w);
+        }
+        if fresh.is_empty() {
+            continue;
         }
         let dirs = Directions {
             rows,
             order,
             collapse: None,
         };
-        let targets: Vec<ValueId> = group
-            .iter()
-            .map(|p| {
-                g.outputs
-                    .iter()
-                    .find(|(n, _)| *n == p.output)
-                    .expect("checked")
-                    .1
-            })
-            .collect();
-        let all = series(g, &seeding, &dirs, &targets)?;
-        let fact: f64 = (1..=order).map(|i| i as f64).product();
-        for ((p, &y), (s, w)) in group.iter().zip(&targets).zip(all.iter().zip(&weights)) {
-            let r = dirs.rows.len();
-            let top = s.get(order - 1).copied().flatten();
-            let full = full_coefficient(g, top, r, y)?;
-            // sum_r w_r K! c_K[r]
-            let mut wv = vec![0.0f32; r];
-            for &(row, weight) in w {
-                wv[row] += (weight * fact) as f32;
-            }
-            let mut wshape = vec![r];
-            wshape.extend(std::iter::repeat_n(1, g.rank(full) - 1));
-            let wt = ndarray::ArrayD::from_shape_vec(wshape, wv).expect("r weights");
-            let wc = g.constant(Tensor::F32(wt));
-            let scaled = g.mul(full, wc)?;
-            let v = g.reduce(ReduceOp::Sum, scaled, vec![0], false)?;
-            out.push(((*p).clone(), v));
+        let targets: Vec<ValueId> = outputs.iter().map(|(_, v)| *v).collect();
+        let series = series(g, &seeding, &dirs, &targets)?;
+        for k in fresh {
+            source[k] = passes.len();
         }
+        passes.push(Pass {
+            order,
+            rows: dirs.rows,
+            series,
+        });
+    }
+    let mut out = Vec::new();
+    for (k, p) in partials.iter().enumerate() {
+        let pass = &passes[source[k]];
+        let order = p.order();
+        let (o, &(_, y)) = outputs
+            .iter()
+            .enumerate()
+            .find(|(_, (n, _))| *n == p.output)
+            .expect("an output");
+        let r = pass.rows.len();
+        let c = pass.series[o].get(order - 1).copied().flatten();
+        let full = full_coefficient(g, c, r, y)?;
+        // sum_r w_r K! c_K[r]
+        let fact: f64 = (1..=order).map(|i| i as f64).product();
+        let mut wv = vec![0.0f32; r];
+        for (row, weight) in &needs[k] {
+            let i = pass.rows.iter().position(|x| x == row).expect("covered");
+            wv[i] += (weight * fact) as f32;
+        }
+        let mut wshape = vec![r];
+        wshape.extend(std::iter::repeat_n(1, g.rank(full) - 1));
+        let wt = ndarray::ArrayD::from_shape_vec(wshape, wv).expect("r weights");
+        let wc = g.constant(Tensor::F32(wt));
+        let scaled = g.mul(full, wc)?;
+        out.push((p.clone(), g.reduce(ReduceOp::Sum, scaled, vec![0], false)?));
     }
     Ok(out)
+}
+
+/// The directions (rows in the joint space of `xs`) and weights that give partial `p`.
+fn directions_of(
+    g: &OpGraph,
+    xs: &[ValueId],
+    seeding: &Seeding,
+    p: &Partial,
+) -> Vec<(Vec<f32>, f64)> {
+    let mi = p.multi_index();
+    let counts: Vec<usize> = mi.iter().map(|(_, c)| *c).collect();
+    spec::interpolation(&counts)
+        .into_iter()
+        .map(|(dir, weight)| {
+            let mut row = vec![0.0f32; seeding.total];
+            for (((name, e), _), &a) in mi.iter().zip(&dir) {
+                let k = xs
+                    .iter()
+                    .position(|&x| g.input_name(x) == name)
+                    .expect("seeded");
+                row[seeding.offsets[k] + e] = a as f32;
+            }
+            (row, weight)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opgraph::{DType, UnaryOp};
+    use crate::testing::constant;
+
+    /// u(x, t) = sum(tanh([x, t] @ W) @ V)
+    fn mlp() -> OpGraph {
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(1)]);
+        let t = g.parameter("t", DType::F32, vec![None, Some(1)]);
+        let xt = g.concat(&[x, t], 1).unwrap();
+        let w = constant(&mut g, &[2, 8], 1);
+        let h = g.matmul(xt, w).unwrap();
+        let h = g.unary(UnaryOp::Tanh, h).unwrap();
+        let v = constant(&mut g, &[8, 1], 2);
+        let u = g.matmul(h, v).unwrap();
+        g.output("u", u);
+        g
+    }
+
+    fn graph_for(specs: &[&str]) -> OpGraph {
+        let mut g = mlp();
+        let ops = Operators {
+            derivatives: specs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        add(&mut g, &ops, &[], &[]).unwrap();
+        crate::opgraph::simplify::simplify(&g).unwrap()
+    }
+
+    /// The largest number of directions a Taylor pass of `g` carries: the leading axis of its
+    /// coefficients (`[R, B, ...]`, rank 3 here).
+    fn widest_pass(g: &OpGraph) -> usize {
+        g.nodes
+            .iter()
+            .filter(|n| n.prim().is_some() && n.shape.len() == 3)
+            .filter_map(|n| n.shape[0])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// KdV's u_t + 6 u u_x + u_xxx: u_x comes from the u_xxx pass along x (same direction,
+    /// lower order), so u_t gets a pass of one direction instead of u_x and u_t sharing one
+    /// of two.
+    #[test]
+    fn lower_orders_reuse_a_higher_pass_along_the_same_direction() {
+        assert_eq!(widest_pass(&graph_for(&["u/x/x/x", "u/x", "u/t"])), 1);
+        assert_eq!(widest_pass(&graph_for(&["u/x", "u/t"])), 2);
+    }
 }

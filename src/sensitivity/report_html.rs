@@ -620,9 +620,6 @@ svg .ttl{font-weight:bold;font-size:14px}svg .small{font-size:10px}svg .axl{font
 
 /// The whole page.
 pub fn render(a: &Analysis) -> String {
-    let st = &a.stats;
-    let nf = st.features;
-    let fname = |f: usize| a.features[f].name.clone();
     let mut o = String::new();
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>");
     let _ = write!(
@@ -635,7 +632,30 @@ pub fn render(a: &Analysis) -> String {
         "<h1>Sensitivity report</h1><p class=\"note\">keras2ov {}: derivatives of the model's outputs with respect to its inputs, computed per row through OpenVINO and summarised over the data set.</p>",
         env!("CARGO_PKG_VERSION")
     );
-    // Summary.
+    summary(&mut o, a);
+    overview(&mut o, a);
+    let st = &a.stats;
+    if st.components > MAX_COMPONENTS {
+        let _ = write!(
+            o,
+            "<p class=\"note\">Detailed plots for the first {MAX_COMPONENTS} of {} output components; sensitivity.json and sensitivity.csv have all.</p>",
+            st.components
+        );
+    }
+    for c in 0..st.components.min(MAX_COMPONENTS) {
+        output_section(&mut o, a, c);
+    }
+    how_to_read(&mut o, a);
+    o.push_str("</body></html>\n");
+    o
+}
+
+fn feature_name(a: &Analysis, f: usize) -> String {
+    a.features[f].name.clone()
+}
+
+/// The table of what was analysed and how.
+fn summary(o: &mut String, a: &Analysis) {
     o.push_str("<h2>Summary</h2><table>");
     let shapes = |v: &[super::data::InputSpec]| {
         v.iter()
@@ -663,7 +683,7 @@ pub fn render(a: &Analysis) -> String {
             "plots from",
             format!(
                 "a uniform reservoir sample of {} rows (box and scatter plots); every other number uses all rows used",
-                st.sample.rows.len()
+                a.stats.sample.rows.len()
             ),
         ),
     ];
@@ -671,8 +691,12 @@ pub fn render(a: &Analysis) -> String {
         let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
     o.push_str("</table>");
+}
 
-    // Heatmap output x feature.
+/// The output x feature heatmap of scaled sensitivities (the strongest features when many).
+fn overview(o: &mut String, a: &Analysis) {
+    let st = &a.stats;
+    let nf = st.features;
     let mut cols: Vec<usize> = (0..nf).collect();
     let score = |f: usize| {
         (0..st.components)
@@ -704,120 +728,114 @@ pub fn render(a: &Analysis) -> String {
             .iter()
             .map(|&c| a.components[c].name.clone())
             .collect::<Vec<_>>(),
-        &cols.iter().map(|&f| fname(f)).collect::<Vec<_>>(),
+        &cols.iter().map(|&f| feature_name(a, f)).collect::<Vec<_>>(),
         &m,
         "output",
         "input feature",
     ));
+}
 
-    // Per output.
-    if st.components > MAX_COMPONENTS {
-        let _ = write!(
-            o,
-            "<p class=\"note\">Detailed plots for the first {MAX_COMPONENTS} of {} output components; sensitivity.json and sensitivity.csv have all.</p>",
-            st.components
-        );
-    }
-    for c in 0..st.components.min(MAX_COMPONENTS) {
-        let comp = &a.components[c].name;
-        let _ = write!(o, "<h2>Output {}</h2>", esc(comp));
-        let order = st.ranking(c);
-        // Table of the statistics.
-        o.push_str("<table><tr><th>rank</th><th>feature</th><th>scaled</th><th>mean dy/dx</th><th>mean |dy/dx|</th><th>RMS</th><th>std</th><th>min</th><th>max</th><th>DGSM ν</th></tr>");
-        for (r, &f) in order.iter().enumerate().take(MAX_BARS) {
-            let mm = &st.jac[c * nf + f];
-            let _ = write!(
-                o,
-                "<tr><td class=\"num\">{}</td><td>{}</td>",
-                r + 1,
-                esc(&fname(f))
-            );
-            for v in [
-                st.scaled(c, f),
-                mm.mean,
-                mm.mean_abs,
-                mm.rms(),
-                mm.std(),
-                mm.min,
-                mm.max,
-                mm.mean_sq,
-            ] {
-                let _ = write!(o, "<td class=\"num\">{}</td>", fmt(v));
-            }
-            o.push_str("</tr>");
-        }
-        o.push_str("</table>");
-        let top: Vec<usize> = order.iter().copied().take(MAX_BARS).collect();
-        o.push_str(&bar_chart(
-            &format!(
-                "{comp}: features ranked by scaled sensitivity (error bars: 95% CI of the mean)"
-            ),
-            &top.iter().map(|&f| fname(f)).collect::<Vec<_>>(),
-            &top.iter().map(|&f| st.scaled(c, f)).collect::<Vec<_>>(),
-            &top.iter()
-                .map(|&f| st.scaled_ci95(c, f))
-                .collect::<Vec<_>>(),
-            "scaled sensitivity E|dy/dx| · std(x) / std(y)",
-        ));
-        let boxes: Vec<usize> = order.iter().copied().take(MAX_BOXES).collect();
-        let samples: Vec<Vec<f64>> = boxes
+/// One output component: its statistics table, ranking, box plots, scatter plots and
+/// interactions.
+fn output_section(o: &mut String, a: &Analysis, c: usize) {
+    let st = &a.stats;
+    let comp = &a.components[c].name;
+    let _ = write!(o, "<h2>Output {}</h2>", esc(comp));
+    let order = st.ranking(c);
+    stats_table(o, a, c, &order);
+    let fname = |f: usize| feature_name(a, f);
+    let top: Vec<usize> = order.iter().copied().take(MAX_BARS).collect();
+    o.push_str(&bar_chart(
+        &format!("{comp}: features ranked by scaled sensitivity (error bars: 95% CI of the mean)"),
+        &top.iter().map(|&f| fname(f)).collect::<Vec<_>>(),
+        &top.iter().map(|&f| st.scaled(c, f)).collect::<Vec<_>>(),
+        &top.iter()
+            .map(|&f| st.scaled_ci95(c, f))
+            .collect::<Vec<_>>(),
+        "scaled sensitivity E|dy/dx| · std(x) / std(y)",
+    ));
+    let nf = st.features;
+    let jac_sample = |f: usize| -> Vec<f64> {
+        st.sample
+            .rows
             .iter()
-            .map(|&f| {
-                st.sample
-                    .rows
-                    .iter()
-                    .map(|r| r.jac[c * nf + f] as f64)
+            .map(|r| r.jac[c * nf + f] as f64)
+            .collect()
+    };
+    let boxes: Vec<usize> = order.iter().copied().take(MAX_BOXES).collect();
+    o.push_str(&box_plot(
+        &format!("{comp}: distribution of ∂{comp}/∂x per feature (sample)"),
+        &boxes.iter().map(|&f| fname(f)).collect::<Vec<_>>(),
+        &boxes.iter().map(|&f| jac_sample(f)).collect::<Vec<_>>(),
+        &format!("∂{comp}/∂x"),
+    ));
+    o.push_str("<div class=\"panels\">");
+    for &f in order.iter().take(SCATTER_TOP) {
+        let xs: Vec<f64> = st.sample.rows.iter().map(|r| r.x[f] as f64).collect();
+        o.push_str(&scatter(
+            &format!("∂{comp}/∂{} against {}", fname(f), fname(f)),
+            &xs,
+            &jac_sample(f),
+            &fname(f),
+            &format!("∂{comp}/∂{}", fname(f)),
+        ));
+    }
+    o.push_str("</div>");
+    if let Some(h) = &st.hess {
+        let keep: Vec<usize> = order.iter().copied().take(MAX_INTERACTION).collect();
+        let names: Vec<String> = keep.iter().map(|&f| fname(f)).collect();
+        let m: Vec<Vec<f64>> = keep
+            .iter()
+            .map(|&i| {
+                keep.iter()
+                    .map(|&j| h[(c * nf + i) * nf + j].mean_abs)
                     .collect()
             })
             .collect();
-        o.push_str(&box_plot(
-            &format!("{comp}: distribution of ∂{comp}/∂x per feature (sample)"),
-            &boxes.iter().map(|&f| fname(f)).collect::<Vec<_>>(),
-            &samples,
-            &format!("∂{comp}/∂x"),
+        o.push_str(&heatmap(
+            "interactions",
+            &format!("{comp}: interactions E|∂²{comp}/∂xi∂xj|"),
+            &names,
+            &names,
+            &m,
+            "xi",
+            "xj",
         ));
-        o.push_str("<div class=\"panels\">");
-        for &f in order.iter().take(SCATTER_TOP) {
-            let xs: Vec<f64> = st.sample.rows.iter().map(|r| r.x[f] as f64).collect();
-            let ys: Vec<f64> = st
-                .sample
-                .rows
-                .iter()
-                .map(|r| r.jac[c * nf + f] as f64)
-                .collect();
-            o.push_str(&scatter(
-                &format!("∂{comp}/∂{} against {}", fname(f), fname(f)),
-                &xs,
-                &ys,
-                &fname(f),
-                &format!("∂{comp}/∂{}", fname(f)),
-            ));
-        }
-        o.push_str("</div>");
-        if let Some(h) = &st.hess {
-            let keep: Vec<usize> = order.iter().copied().take(MAX_INTERACTION).collect();
-            let names: Vec<String> = keep.iter().map(|&f| fname(f)).collect();
-            let m: Vec<Vec<f64>> = keep
-                .iter()
-                .map(|&i| {
-                    keep.iter()
-                        .map(|&j| h[(c * nf + i) * nf + j].mean_abs)
-                        .collect()
-                })
-                .collect();
-            o.push_str(&heatmap(
-                "interactions",
-                &format!("{comp}: interactions E|∂²{comp}/∂xi∂xj|"),
-                &names,
-                &names,
-                &m,
-                "xi",
-                "xj",
-            ));
-        }
     }
+}
 
-    // Formulas.
+/// Output `c`'s statistics, features in ranking order.
+fn stats_table(o: &mut String, a: &Analysis, c: usize, order: &[usize]) {
+    let st = &a.stats;
+    let nf = st.features;
+    o.push_str("<table><tr><th>rank</th><th>feature</th><th>scaled</th><th>mean dy/dx</th><th>mean |dy/dx|</th><th>RMS</th><th>std</th><th>min</th><th>max</th><th>DGSM ν</th></tr>");
+    for (r, &f) in order.iter().enumerate().take(MAX_BARS) {
+        let mm = &st.jac[c * nf + f];
+        let _ = write!(
+            o,
+            "<tr><td class=\"num\">{}</td><td>{}</td>",
+            r + 1,
+            esc(&feature_name(a, f))
+        );
+        for v in [
+            st.scaled(c, f),
+            mm.mean,
+            mm.mean_abs,
+            mm.rms(),
+            mm.std(),
+            mm.min,
+            mm.max,
+            mm.mean_sq,
+        ] {
+            let _ = write!(o, "<td class=\"num\">{}</td>", fmt(v));
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table>");
+}
+
+/// The formulas and references.
+fn how_to_read(o: &mut String, a: &Analysis) {
     o.push_str("<h2>How to read this report</h2><ul>");
     let how = format!(
         "For each row, keras2ov computes the Jacobian dy/dx of every output component y with respect to every input feature x (exactly, by {}-mode automatic differentiation, not by finite differences).",
@@ -834,8 +852,7 @@ pub fn render(a: &Analysis) -> String {
     ] {
         let _ = write!(o, "<li>{}</li>", esc(item));
     }
-    o.push_str("</ul></body></html>\n");
-    o
+    o.push_str("</ul>");
 }
 
 #[cfg(test)]

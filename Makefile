@@ -75,7 +75,8 @@ wheel: setup wheel-tools
 	$(VENV)/bin/auditwheel show target/wheels/keras2ov-*.whl | tr -s ' \n' ' ' | fold -s -w 100; echo
 
 # The Python tests in a fresh venv: the wheel, its dependencies, and the test tools (pytest,
-# Dask, Ray, jsonschema: python/requirements-test.txt). About 2 minutes (see the README).
+# Dask, Ray, jsonschema: python/requirements-test.txt). About 50 s of tests; with the wheel
+# build and the venv, about 5 minutes (see the README).
 PYTEST_VENV := target/pytest-venv
 python-test: wheel
 	rm -rf $(PYTEST_VENV)

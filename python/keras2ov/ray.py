@@ -38,8 +38,13 @@ last_run = {}
 def sensitivity(model_path, ds, *, columns=None, concurrency=None, **options):
     """The sensitivity statistics of a ``ray.data.Dataset`` whose rows hold the model
     inputs' elements in the ``columns`` (None for every column in order, a list, or a dict
-    ``{input: [columns]}``; a column may hold a vector per row). ``concurrency`` actors
-    (default: one per CPU of the cluster) each compile the model once.
+    ``{input: [columns]}``; a column may hold a vector per row). A pool of at most
+    ``concurrency`` actors (default: one per CPU of the cluster) each compile the model once.
+    The pool starts with one actor and grows while blocks wait: a pool of fixed size taking
+    every CPU would leave none for the read's own tasks (``read_parquet`` lists its files in
+    a task), and the dataset would never start. Each block becomes one shard, so the blocks
+    bound the parallelism: ``read_parquet`` may make one block of many small files
+    (``ds.repartition(n)`` splits it).
 
     Returns a :class:`keras2ov.Sensitivity`. Other options (``of``, ``wrt``, ``mode``,
     ``interactions``, ``batch``, ``feature_names``, ``device``, ``precision``) are its own.
@@ -61,7 +66,7 @@ def sensitivity(model_path, ds, *, columns=None, concurrency=None, **options):
         fn_constructor_kwargs={"kwargs": kwargs, "names": names, "row_names": row_names},
         batch_size=None,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, int(concurrency))),
     )
     rows = list(shards.iter_rows())
     compiled = {}

@@ -50,7 +50,7 @@ def test_dask_local_cluster_equals_the_single_pass(pinn, table, single):
         assert_same_statistics(single, s2.to_dict())
 
 
-def test_ray_local_equals_the_single_pass(pinn, table, single):
+def test_ray_local_equals_the_single_pass(pinn, table, single, tmp_path):
     ray = pytest.importorskip("ray")
     import keras2ov.ray
 
@@ -68,6 +68,27 @@ def test_ray_local_equals_the_single_pass(pinn, table, single):
         assert info["blocks"] == 8, info
         assert all(n == 1 for n in info["compiled"].values()), info
         assert 1 <= len(info["compiled"]) <= 2, info
+        # read_parquet lists its files in a task of its own: the actor pool, one per CPU by
+        # default, must leave it a CPU (a fixed pool of 2 here never started). In a thread,
+        # so that a stall fails the test instead of hanging the suite.
+        import threading
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for k, p in enumerate(np.array_split(np.arange(len(df)), 4)):
+            pq.write_table(pa.Table.from_pandas(df.iloc[p], preserve_index=False), tmp_path / f"part{k}.parquet")
+        got = {}
+        th = threading.Thread(
+            target=lambda: got.update(s=keras2ov.ray.sensitivity(
+                pinn, ray.data.read_parquet(str(tmp_path)), columns=["pos", "time"], interactions=True
+            )),
+            daemon=True,
+        )
+        th.start()
+        th.join(180)
+        assert not th.is_alive(), "the Ray dataset from read_parquet never finished"
+        assert_same_statistics(single, got["s"].to_dict())
     finally:
         ray.shutdown()
 

@@ -8,7 +8,7 @@ DEMO := fixtures/models/model_pinn
 DEMO_OUT := target/demo
 
 .PHONY: setup system-deps venv build demo test fuzz fixtures bench bench-venv bench-export clean-venv \
-	wheel wheel-tools python-test bench-scale
+	wheel wheel-tools wheel-manylinux python-test bench-scale
 
 setup: system-deps venv
 
@@ -74,11 +74,33 @@ wheel: setup wheel-tools
 	  --out ../target/wheels $(MATURIN_FLAGS)
 	$(VENV)/bin/auditwheel show target/wheels/keras2ov-*.whl | tr -s ' \n' ' ' | fold -s -w 100; echo
 
+# The same wheel tagged manylinux_2_28 (the `openvino` wheel's own floor) instead of this
+# machine's glibc 2.34: both the module and the binary are linked against glibc 2.28 by zig
+# (ziglang and cargo-zigbuild from PyPI, python/requirements-zig.txt). Not part of `make
+# test`: a second full release build (about 7 minutes each for module and binary here).
+# `make python-test WHEEL_GOAL=wheel-manylinux` tests it.
+ZIG_TARGET := x86_64-unknown-linux-gnu.2.28
+wheel-manylinux: setup wheel-tools $(VENV)/.zig-tools
+	$(WHEEL_ENV) cargo-zigbuild zigbuild --release -p keras2ov --bin keras2ov \
+	  --features static-hdf5 --target $(ZIG_TARGET)
+	rm -rf target/wheel-data target/wheels/keras2ov-*.whl
+	mkdir -p target/wheel-data/scripts
+	cp target/x86_64-unknown-linux-gnu/release/keras2ov target/wheel-data/scripts/keras2ov
+	cd python && $(WHEEL_ENV) maturin build --release --features static-hdf5 \
+	  --zig --compatibility manylinux_2_28 --out ../target/wheels $(MATURIN_FLAGS)
+	$(VENV)/bin/auditwheel show target/wheels/keras2ov-*.whl | tr -s ' \n' ' ' | fold -s -w 100; echo
+	$(VENV)/bin/auditwheel show target/wheels/keras2ov-*.whl | grep -q '"manylinux_2_28_x86_64"'
+
+$(VENV)/.zig-tools: python/requirements-zig.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r python/requirements-zig.txt
+	@touch $@
+
 # The Python tests in a fresh venv: the wheel, its dependencies, and the test tools (pytest,
 # Dask, Ray, jsonschema: python/requirements-test.txt). About 50 s of tests; with the wheel
 # build and the venv, about 5 minutes (see the README).
 PYTEST_VENV := target/pytest-venv
-python-test: wheel
+WHEEL_GOAL ?= wheel
+python-test: $(WHEEL_GOAL)
 	rm -rf $(PYTEST_VENV)
 	python3 -m venv $(PYTEST_VENV)
 	$(PYTEST_VENV)/bin/pip install -q target/wheels/keras2ov-*.whl -r python/requirements-test.txt

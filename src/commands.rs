@@ -129,9 +129,7 @@ pub fn jacobian(
     run_keras(model, inputs, &out, None, &deriv.to_pipeline(), opts)
 }
 
-/// Convert a `.keras` model in memory for the given inputs and run it. The batch dimension is
-/// made static (the inputs' own batch unless `--batch` says otherwise): OpenVINO optimises
-/// static shapes better, and it sidesteps dynamic-shape bugs of the CPU plugin.
+/// Convert a `.keras` model in memory for the given inputs, run it, save every output.
 fn run_keras(
     model: &Path,
     inputs: &[String],
@@ -144,58 +142,28 @@ fn run_keras(
         // load_graph says why an IR cannot be differentiated.
         pipeline::load_graph(model)?;
     }
-    let loaded = keras2ov::loader::load(model)?;
-    let specs = loaded.model.input_specs();
-    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let dtypes = specs
-        .iter()
-        .map(|s| lower::input_dtype(&s.name, &s.dtype))
-        .collect::<Result<Vec<_>, _>>()?;
-    let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
-    // Unknown dimensions besides the batch (a variable sequence length) take the arrays' own.
-    let shapes: Vec<(String, Vec<usize>)> = specs
-        .iter()
-        .zip(&arrays)
-        .filter(|(s, (_, a))| s.shape[1..].contains(&None) && a.shape().len() == s.shape.len())
-        .map(|(s, (_, a))| (s.name.clone(), a.shape()[1..].to_vec()))
-        .collect();
-    let graph = lower::lower_shaped(&loaded.model, &shapes)
-        .with_context(|| format!("cannot convert {}", model.display()))?;
-    for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
-        io::check_input_shape(name, a.shape(), graph.shape(p))?;
-    }
-    let batch = match batch {
-        Some(b) => Some(b),
-        None => common_batch(&graph, &arrays)?,
-    };
-    let graph = pipeline::with_derivatives(&graph, d)
-        .with_context(|| format!("cannot differentiate {}", model.display()))?;
-    let ir = pipeline::emit_graph(&graph, &loaded.model.name, batch)
-        .with_context(|| format!("cannot convert {}", model.display()))?;
-    infer_and_save(model, &ir, inputs, out, opts)
+    let gather = |names: &[String], dtypes: &[DType]| io::gather_inputs(inputs, names, dtypes);
+    let results = pipeline::run_model(model, gather, batch, d, &run_options(opts))?;
+    save(out, &results)
 }
 
-/// The batch size shared by every input with a dynamic first dimension.
-fn common_batch(
-    graph: &keras2ov::opgraph::OpGraph,
-    arrays: &[(String, keras2ov::tensor::Tensor)],
-) -> Result<Option<usize>> {
-    let mut batch: Option<(usize, &str)> = None;
-    for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
-        if graph.shape(p).first() == Some(&None) {
-            let b = a.shape()[0];
-            match batch {
-                Some((b0, n0)) if b0 != b => {
-                    bail!("inputs '{n0}' and '{name}' have different batch sizes ({b0} and {b})")
-                }
-                _ => batch = Some((b, name)),
-            }
-        }
+fn run_options(opts: &RunOpts) -> pipeline::RunOptions {
+    pipeline::RunOptions {
+        device: opts.device.clone(),
+        precision: precision(opts),
     }
-    Ok(batch.map(|(b, _)| b))
 }
 
-/// Compile `ir`, feed it the `--input` arrays (checked by name and shape), save every output.
+fn save(out: &Path, results: &[(String, keras2ov::tensor::Tensor)]) -> Result<()> {
+    io::write_npz_tensors(out, results)?;
+    for (name, a) in results {
+        println!("{name}: shape {:?}", a.shape());
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Run an IR from disk on the given inputs, save every output.
 fn infer_and_save(
     model: &Path,
     ir: &keras2ov::ir::Ir,
@@ -203,13 +171,10 @@ fn infer_and_save(
     out: &Path,
     opts: &RunOpts,
 ) -> Result<()> {
-    let mut rt = Runtime::new(&opts.device, precision(opts))?;
-    let mut compiled = rt
-        .compile(ir)
-        .with_context(|| format!("compiling {}", model.display()))?;
-    let sig = compiled.inputs().to_vec();
-    let names: Vec<String> = sig.iter().map(|t| t.name.clone()).collect();
-    let dtypes: Vec<DType> = sig
+    let info = Runtime::new(&opts.device, precision(opts))?.model_info(ir)?;
+    let names: Vec<String> = info.inputs.iter().map(|t| t.name.clone()).collect();
+    let dtypes: Vec<DType> = info
+        .inputs
         .iter()
         .map(|t| match t.element_type.as_str() {
             "i32" => DType::I32,
@@ -219,17 +184,56 @@ fn infer_and_save(
         })
         .collect();
     let arrays = io::gather_inputs(inputs, &names, &dtypes)?;
-    for (info, (_, a)) in sig.iter().zip(&arrays) {
-        io::check_input_shape(&info.name, a.shape(), &info.shape)?;
-    }
-    let req = compiled.request();
-    req.set_inputs(&arrays)?;
-    req.run()?;
-    let results = req.read_output_tensors()?;
-    io::write_npz_tensors(out, &results)?;
-    for (name, a) in &results {
-        println!("{name}: shape {:?}", a.shape());
-    }
-    println!("wrote {}", out.display());
+    let results = pipeline::infer(model, ir, &arrays, &run_options(opts))?;
+    save(out, &results)
+}
+
+/// `convert --ovms-repo`: the IR as one version of a model server repository.
+pub fn convert_ovms(
+    model: &Path,
+    batch: Option<usize>,
+    shapes: &[String],
+    deriv: &DerivOpts,
+    target: &keras2ov::ovms::Target,
+) -> Result<()> {
+    let shapes = pipeline::parse_input_shapes(shapes)?;
+    let ir = pipeline::convert_shaped(model, &shapes, batch, &deriv.to_pipeline())?;
+    let (xml, config) = keras2ov::ovms::write(&ir, target)?;
+    println!(
+        "wrote {} and {}, and {} (plugin_config: INFERENCE_PRECISION_HINT=f32)",
+        xml.display(),
+        xml.with_extension("bin").display(),
+        config.display()
+    );
     Ok(())
+}
+
+/// `report`: merge shard files into a report (and/or one merged shard).
+pub fn report(shards: &[PathBuf], output: Option<&Path>, stats_out: Option<&Path>) -> Result<()> {
+    use keras2ov::sensitivity::{shard, write_report};
+    let a = shard::merge_files(shards)?;
+    if let Some(path) = stats_out {
+        shard::write(path, &a)?;
+    }
+    if let Some(out) = output {
+        write_report(&a, out)?;
+    }
+    println!(
+        "{} shards, {} rows used ({} skipped); wrote {}",
+        shards.len(),
+        a.rows_used(),
+        a.rows_skipped,
+        written(&[output, stats_out])
+    );
+    Ok(())
+}
+
+/// The paths written, for a closing line: "a and b".
+pub fn written(paths: &[Option<&Path>]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    names.join(" and ")
 }

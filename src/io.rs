@@ -74,16 +74,16 @@ pub fn gather_inputs(
     names: &[String],
     dtypes: &[DType],
 ) -> Result<Vec<(String, Tensor)>> {
-    let mut out: Vec<(String, Tensor, PathBuf)> = Vec::new();
+    let mut out: Vec<(String, Tensor, Option<PathBuf>)> = Vec::new();
     for arg in args {
         let (name, file) = parse_input_arg(arg);
         let is_npz = file.extension().is_some_and(|e| e == "npz");
         match (name, is_npz) {
-            (Some(n), false) => out.push((n, read_npy_tensor(&file)?, file)),
+            (Some(n), false) => out.push((n, read_npy_tensor(&file)?, Some(file))),
             (None, true) => out.extend(
                 read_npz_tensors(&file)?
                     .into_iter()
-                    .map(|(n, t)| (n, t, file.clone())),
+                    .map(|(n, t)| (n, t, Some(file.clone()))),
             ),
             (None, false) => {
                 if names.len() != 1 {
@@ -94,17 +94,38 @@ pub fn gather_inputs(
                         list(names)
                     );
                 }
-                out.push((names[0].clone(), read_npy_tensor(&file)?, file));
+                out.push((names[0].clone(), read_npy_tensor(&file)?, Some(file)));
             }
             (Some(n), true) => bail!("--input {n}={}: give a .npy file per name", file.display()),
         }
     }
+    order_sourced(out, names, dtypes)
+}
+
+/// Named arrays (from the Python API: no file) put in the order of `names`, checked as
+/// [`gather_inputs`] checks files.
+pub fn order_inputs(
+    arrays: Vec<(String, Tensor)>,
+    names: &[String],
+    dtypes: &[DType],
+) -> Result<Vec<(String, Tensor)>> {
+    let sourced = arrays.into_iter().map(|(n, t)| (n, t, None)).collect();
+    order_sourced(sourced, names, dtypes)
+}
+
+/// Arrays put in the order of `names`: each name exactly once, none unknown, each of an
+/// element type the input takes; errors name the file an array came from.
+fn order_sourced(
+    out: Vec<(String, Tensor, Option<PathBuf>)>,
+    names: &[String],
+    dtypes: &[DType],
+) -> Result<Vec<(String, Tensor)>> {
     let wanted: HashMap<&str, usize> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let mut slots: Vec<Option<(Tensor, PathBuf)>> = vec![None; names.len()];
+    let mut slots: Vec<Option<(Tensor, Option<PathBuf>)>> = vec![None; names.len()];
     for (n, t, file) in out {
         let Some(&i) = wanted.get(n.as_str()) else {
             bail!(
@@ -133,9 +154,9 @@ pub fn gather_inputs(
             let got = t.dtype();
             let fits = got == want || (got.is_int() && want.is_int());
             if !fits {
+                let source = file.map_or("the array".to_string(), |f| f.display().to_string());
                 bail!(
-                    "{}: the array for input '{}' is {}, but the model's input is {}",
-                    file.display(),
+                    "{source}: the array for input '{}' is {}, but the model's input is {}",
                     clip(n),
                     got.keras_name(),
                     want.keras_name()

@@ -12,7 +12,8 @@
 //! - `pde`: Laplacians, partial derivatives and residuals (Taylor mode) as graph outputs;
 //! - `runtime`: OpenVINO (the only module that touches it), `io` and `npy`: arrays on disk;
 //! - `inspect`: the layer table; `fuzz`: the mutation harness for hostile files;
-//! - `pipeline`, `sensitivity`: the stages chained for the command line.
+//! - `pipeline`, `sensitivity`: the stages chained for the command line (and the Python
+//!   module, `python/`); `ovms`: a model server repository.
 
 pub mod autodiff;
 pub mod emit;
@@ -27,6 +28,7 @@ pub mod loader;
 pub mod lower;
 pub mod npy;
 pub mod opgraph;
+pub mod ovms;
 pub mod pde;
 pub mod pipeline;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! The `keras2ov` command line.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
@@ -147,6 +147,8 @@ enum Command {
         shapes: Shapes,
         #[command(flatten)]
         deriv: DerivOpts,
+        #[command(flatten)]
+        ovms: OvmsOpts,
     },
     /// Run a .keras model (converted in memory) or an IR .xml we wrote on input arrays.
     Run {
@@ -199,8 +201,12 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Report directory (written atomically: report.html, sensitivity.json, sensitivity.csv).
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "stats_out")]
+        output: Option<PathBuf>,
+        /// Also (or only) write the statistics to this shard file (JSON), which
+        /// `keras2ov report` merges with the shards of other parts of the data.
+        #[arg(long, value_name = "FILE.json")]
+        stats_out: Option<PathBuf>,
         #[command(flatten)]
         select: Selection,
         /// Also compute mean |d2y/dxi dxj| (compiles the Hessian model).
@@ -224,6 +230,33 @@ enum Command {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// Merge shard files (`sensitivity --stats-out`) into one sensitivity report.
+    Report {
+        /// Shard files of one model and selection, over parts of a data set.
+        #[arg(required = true, value_name = "SHARD.json")]
+        shards: Vec<PathBuf>,
+        /// Report directory (written atomically, as by `sensitivity -o`).
+        #[arg(short, long, required_unless_present = "stats_out")]
+        output: Option<PathBuf>,
+        /// Also write the merged statistics as one shard file.
+        #[arg(long, value_name = "FILE.json")]
+        stats_out: Option<PathBuf>,
+    },
+}
+
+/// `convert --ovms-repo`: an OpenVINO Model Server repository instead of `-o`.
+#[derive(clap::Args, Clone, Default)]
+pub struct OvmsOpts {
+    /// Write a model server repository: DIR/NAME/VERSION/model.xml (and .bin) and
+    /// DIR/config.json, whose plugin_config sets INFERENCE_PRECISION_HINT=f32.
+    #[arg(long, value_name = "DIR", requires = "name", conflicts_with = "output")]
+    pub ovms_repo: Option<PathBuf>,
+    /// The model's name in the repository (with --ovms-repo).
+    #[arg(long, requires = "ovms_repo")]
+    pub name: Option<String>,
+    /// The model version (with --ovms-repo).
+    #[arg(long = "version", default_value_t = 1, requires = "ovms_repo")]
+    pub model_version: u64,
 }
 
 fn main() -> ExitCode {
@@ -244,7 +277,18 @@ fn main() -> ExitCode {
             batch,
             shapes,
             deriv,
-        } => commands::convert(&model, output, batch, &shapes.input_shape, &deriv),
+            ovms,
+        } => match (ovms.ovms_repo, ovms.name) {
+            (Some(repo), Some(name)) => {
+                let target = keras2ov::ovms::Target {
+                    repo,
+                    name,
+                    version: ovms.model_version,
+                };
+                commands::convert_ovms(&model, batch, &shapes.input_shape, &deriv, &target)
+            }
+            _ => commands::convert(&model, output, batch, &shapes.input_shape, &deriv),
+        },
         Command::Run {
             model,
             inputs,
@@ -276,6 +320,7 @@ fn main() -> ExitCode {
             model,
             data,
             output,
+            stats_out,
             select,
             interactions,
             batch,
@@ -297,7 +342,9 @@ fn main() -> ExitCode {
                 quiet,
                 device: run.device.clone(),
                 precision: commands::precision(&run),
-                ..keras2ov::sensitivity::Options::new(&model, &data, &output)
+                out: output.clone(),
+                stats_out: stats_out.clone(),
+                ..keras2ov::sensitivity::Options::new(&model, &data, Path::new(""))
             };
             keras2ov::sensitivity::run(&opts).map(|a| {
                 println!(
@@ -305,18 +352,22 @@ fn main() -> ExitCode {
                     a.rows_used(),
                     a.rows_skipped,
                     a.seconds,
-                    output.display()
+                    commands::written(&[output.as_deref(), stats_out.as_deref()])
                 );
             })
         }
+        Command::Report {
+            shards,
+            output,
+            stats_out,
+        } => commands::report(&shards, output.as_deref(), stats_out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Parts of a message taken from a file are clipped where the message is built;
             // this bounds what any message can print, whatever built it.
-            let message = format!("{e:#}");
-            eprintln!("error: {}", keras2ov::text::clip_message(&message));
+            eprintln!("error: {}", keras2ov::text::error_message(&e));
             ExitCode::FAILURE
         }
     }

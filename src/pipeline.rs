@@ -4,8 +4,10 @@ use crate::emit::{emit, EmitOptions};
 use crate::ir::Ir;
 use crate::layer_graph::LoadedModel;
 use crate::lower::InputShapes;
-use crate::opgraph::OpGraph;
-use anyhow::{Context, Result};
+use crate::opgraph::{DType, OpGraph};
+use crate::tensor::Tensor;
+use anyhow::{bail, Context, Result};
+use ndarray::ArrayD;
 use std::path::Path;
 
 /// Load a `.keras` archive and lower it to primitives.
@@ -155,4 +157,115 @@ pub fn parse_input_shapes(args: &[String]) -> Result<Vec<(String, Vec<usize>)>> 
             Ok((name.to_string(), dims))
         })
         .collect()
+}
+
+/// How a model is run: device and inference precision.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub device: String,
+    pub precision: crate::runtime::Precision,
+}
+
+/// Convert a `.keras` model in memory for its inputs and run it: every output, by name, in
+/// model order (what `keras2ov run` and `keras2ov jacobian` write). `gather` gets the model's
+/// input names and element types and returns the arrays in that order. Unknown dimensions
+/// besides the batch (a variable sequence length) take the arrays' own; the batch is made
+/// static (the inputs' own unless `batch` says otherwise): OpenVINO optimises static shapes
+/// better, and it sidesteps dynamic-shape bugs of the CPU plugin.
+pub fn run_model(
+    model: &Path,
+    gather: impl FnOnce(&[String], &[DType]) -> Result<Vec<(String, Tensor)>>,
+    batch: Option<usize>,
+    d: &Derivatives,
+    run: &RunOptions,
+) -> Result<Vec<(String, Tensor)>> {
+    let loaded = crate::loader::load(model)?;
+    let specs = loaded.model.input_specs();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let dtypes = specs
+        .iter()
+        .map(|s| crate::lower::input_dtype(&s.name, &s.dtype))
+        .collect::<Result<Vec<_>, _>>()?;
+    let arrays = gather(&names, &dtypes)?;
+    let shapes: Vec<(String, Vec<usize>)> = specs
+        .iter()
+        .zip(&arrays)
+        .filter(|(s, (_, a))| s.shape[1..].contains(&None) && a.shape().len() == s.shape.len())
+        .map(|(s, (_, a))| (s.name.clone(), a.shape()[1..].to_vec()))
+        .collect();
+    let graph = crate::lower::lower_shaped(&loaded.model, &shapes)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
+    for (&p, (name, a)) in graph.inputs.iter().zip(&arrays) {
+        crate::io::check_input_shape(name, a.shape(), graph.shape(p))?;
+    }
+    let batch = match batch {
+        Some(b) => Some(b),
+        None => common_batch(&graph, &arrays)?,
+    };
+    let graph = with_derivatives(&graph, d)
+        .with_context(|| format!("cannot differentiate {}", model.display()))?;
+    let ir = emit_graph(&graph, &loaded.model.name, batch)
+        .with_context(|| format!("cannot convert {}", model.display()))?;
+    infer(model, &ir, &arrays, run)
+}
+
+/// [`run_model`] on float arrays by name (any order): the Python API's entry.
+pub fn run_arrays(
+    model: &Path,
+    inputs: Vec<(String, ArrayD<f32>)>,
+    batch: Option<usize>,
+    d: &Derivatives,
+    run: &RunOptions,
+) -> Result<Vec<(String, ArrayD<f32>)>> {
+    let tensors = inputs
+        .into_iter()
+        .map(|(n, a)| (n, Tensor::F32(a)))
+        .collect();
+    let gather =
+        |names: &[String], dtypes: &[DType]| crate::io::order_inputs(tensors, names, dtypes);
+    let results = run_model(model, gather, batch, d, run)?;
+    Ok(results
+        .into_iter()
+        .map(|(n, t)| (n, t.into_f32()))
+        .collect())
+}
+
+/// Compile `ir`, check the arrays against its inputs (by name and shape), run it.
+pub fn infer(
+    model: &Path,
+    ir: &Ir,
+    arrays: &[(String, Tensor)],
+    run: &RunOptions,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut rt = crate::runtime::Runtime::new(&run.device, run.precision)?;
+    let mut compiled = rt
+        .compile(ir)
+        .with_context(|| format!("compiling {}", model.display()))?;
+    let sig = compiled.inputs().to_vec();
+    for info in &sig {
+        if let Some((name, a)) = arrays.iter().find(|(n, _)| *n == info.name) {
+            crate::io::check_input_shape(name, a.shape(), &info.shape)?;
+        }
+    }
+    let req = compiled.request();
+    req.set_inputs(arrays)?;
+    req.run()?;
+    Ok(req.read_output_tensors()?)
+}
+
+/// The batch size shared by every input with a dynamic first dimension.
+fn common_batch(graph: &OpGraph, arrays: &[(String, Tensor)]) -> Result<Option<usize>> {
+    let mut batch: Option<(usize, &str)> = None;
+    for (&p, (name, a)) in graph.inputs.iter().zip(arrays) {
+        if graph.shape(p).first() == Some(&None) {
+            let b = a.shape()[0];
+            match batch {
+                Some((b0, n0)) if b0 != b => {
+                    bail!("inputs '{n0}' and '{name}' have different batch sizes ({b0} and {b})")
+                }
+                _ => batch = Some((b, name)),
+            }
+        }
+    }
+    Ok(batch.map(|(b, _)| b))
 }

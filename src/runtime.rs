@@ -2,8 +2,11 @@
 //!
 //! The OpenVINO C library is loaded at run time (the `openvino` crate's `runtime-linking`), once
 //! per process, from the first of:
+//! 0. a path given by [`use_library`] before the first OpenVINO call (the Python module gives
+//!    the one in the `openvino` package it runs beside);
 //! 1. `OPENVINO_LIB`, the path of the library file itself;
-//! 2. a project-local `.venv` (`.venv/lib/python3*/site-packages/openvino/libs/libopenvino_c.so*`)
+//! 2. the Python environment the executable is installed in (`PREFIX/bin/keras2ov` from a
+//!    wheel: `PREFIX/lib/python3*/site-packages/openvino/libs/`), then a project-local `.venv` (`.venv/lib/python3*/site-packages/openvino/libs/libopenvino_c.so*`)
 //!    in the current directory or one of its ancestors, the crate directory, or an ancestor of
 //!    the running executable;
 //! 3. the `openvino` Python package of `python3` on `PATH`;
@@ -92,12 +95,36 @@ fn ov_err(action: impl Into<String>) -> impl FnOnce(InferenceError) -> RuntimeEr
 // Library discovery and loading
 
 static LOADED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+static CHOSEN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Use the OpenVINO C library at `path` instead of searching for it. Call it before any
+/// OpenVINO call; an error if another library is in use already.
+pub fn use_library(path: &Path) -> Result<()> {
+    let clash = |p: &Path| {
+        RuntimeError::Library(format!(
+            "the OpenVINO library {} is in use already; {} cannot be used instead",
+            p.display(),
+            path.display()
+        ))
+    };
+    if let Some(Ok(p)) = LOADED.get() {
+        return if p == path { Ok(()) } else { Err(clash(p)) };
+    }
+    let chosen = CHOSEN.get_or_init(|| path.to_path_buf());
+    if chosen != path {
+        return Err(clash(chosen));
+    }
+    Ok(())
+}
 
 /// Find and load the OpenVINO C library (once per process); returns its path.
 pub fn load_library() -> Result<PathBuf> {
     LOADED
         .get_or_init(|| {
-            let path = find_library()?;
+            let path = match CHOSEN.get() {
+                Some(p) => p.clone(),
+                None => find_library()?,
+            };
             openvino_sys::library::load_from(path.clone()).map_err(|e| {
                 format!(
                     "cannot load the OpenVINO runtime library {}: {e}\n{}",
@@ -122,7 +149,25 @@ fn install_hint() -> String {
 
 /// Locate the OpenVINO C library without loading it (see the module docs for the order).
 pub fn find_library() -> std::result::Result<PathBuf, String> {
+    if let Some(p) = env::var_os("OPENVINO_LIB")
+        .is_none()
+        .then(exe_prefix_library)
+        .flatten()
+    {
+        return Ok(p);
+    }
     find_library_in(env::var_os("OPENVINO_LIB"), &venv_roots(), true, true)
+}
+
+/// The library of the Python environment the running executable is installed in:
+/// `PREFIX/bin/keras2ov` with `openvino` in `PREFIX`'s site-packages (a wheel install).
+fn exe_prefix_library() -> Option<PathBuf> {
+    prefix_library(&env::current_exe().ok()?)
+}
+
+/// `exe` is `PREFIX/bin/NAME`: the OpenVINO C library in `PREFIX`'s site-packages.
+fn prefix_library(exe: &Path) -> Option<PathBuf> {
+    lib_in_venv(exe.parent()?.parent()?)
 }
 
 /// [`find_library`] with its inputs explicit: the value of `OPENVINO_LIB`, the directories
@@ -1104,6 +1149,12 @@ mod tests {
             std::fs::create_dir_all(&sp).unwrap();
             std::fs::write(sp.join("libopenvino_c.so.2641"), b"").unwrap();
             assert_eq!(lib_in_venv(&venv), Some(sp.join("libopenvino_c.so.2641")));
+            // a wheel's binary, PREFIX/bin/keras2ov, uses PREFIX's openvino package
+            assert_eq!(
+                prefix_library(&venv.join("bin").join("keras2ov")),
+                Some(sp.join("libopenvino_c.so.2641"))
+            );
+            assert_eq!(prefix_library(&dir.path().join("bin/keras2ov")), None);
         }
     }
 }

@@ -60,6 +60,12 @@ fn count_chars(s: &str) -> usize {
 /// A whole message cut to [`MESSAGE_CHARS`]: its start and its end are kept, the middle is
 /// replaced by the number of characters left out. Control characters other than newlines and
 /// tabs are escaped.
+/// An error as the command line prints it after `error: `: the chain of causes joined by
+/// `: `, clipped by [`clip_message`]. The Python module raises exceptions with this text.
+pub fn error_message(e: &anyhow::Error) -> String {
+    clip_message(&format!("{e:#}")).into_owned()
+}
+
 pub fn clip_message(s: &str) -> Cow<'_, str> {
     let max = MESSAGE_CHARS;
     let needs_escape = s.chars().any(|c| c.is_control() && c != '\n' && c != '\t');

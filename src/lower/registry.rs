@@ -104,30 +104,56 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("DepthwiseConv2D", convolutional::depthwise_conv, Drop),
     ("SeparableConv1D", convolutional::separable_conv, Drop),
     ("SeparableConv2D", convolutional::separable_conv, Drop),
-    ("MaxPooling1D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
-    ("MaxPooling2D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
-    ("MaxPooling3D", |g, lc| pooling::pool(g, lc, Pool::Max), Drop),
-    ("AveragePooling1D", |g, lc| {
-        pooling::pool(g, lc, Pool::Average)
-    }, Drop),
-    ("AveragePooling2D", |g, lc| {
-        pooling::pool(g, lc, Pool::Average)
-    }, Drop),
-    ("AveragePooling3D", |g, lc| {
-        pooling::pool(g, lc, Pool::Average)
-    }, Drop),
-    ("GlobalMaxPooling2D", |g, lc| {
-        pooling::global_pool(g, lc, Pool::Max)
-    }, Drop),
-    ("GlobalMaxPooling3D", |g, lc| {
-        pooling::global_pool(g, lc, Pool::Max)
-    }, Drop),
-    ("GlobalAveragePooling2D", |g, lc| {
-        pooling::global_pool(g, lc, Pool::Average)
-    }, Drop),
-    ("GlobalAveragePooling3D", |g, lc| {
-        pooling::global_pool(g, lc, Pool::Average)
-    }, Drop),
+    (
+        "MaxPooling1D",
+        |g, lc| pooling::pool(g, lc, Pool::Max),
+        Drop,
+    ),
+    (
+        "MaxPooling2D",
+        |g, lc| pooling::pool(g, lc, Pool::Max),
+        Drop,
+    ),
+    (
+        "MaxPooling3D",
+        |g, lc| pooling::pool(g, lc, Pool::Max),
+        Drop,
+    ),
+    (
+        "AveragePooling1D",
+        |g, lc| pooling::pool(g, lc, Pool::Average),
+        Drop,
+    ),
+    (
+        "AveragePooling2D",
+        |g, lc| pooling::pool(g, lc, Pool::Average),
+        Drop,
+    ),
+    (
+        "AveragePooling3D",
+        |g, lc| pooling::pool(g, lc, Pool::Average),
+        Drop,
+    ),
+    (
+        "GlobalMaxPooling2D",
+        |g, lc| pooling::global_pool(g, lc, Pool::Max),
+        Drop,
+    ),
+    (
+        "GlobalMaxPooling3D",
+        |g, lc| pooling::global_pool(g, lc, Pool::Max),
+        Drop,
+    ),
+    (
+        "GlobalAveragePooling2D",
+        |g, lc| pooling::global_pool(g, lc, Pool::Average),
+        Drop,
+    ),
+    (
+        "GlobalAveragePooling3D",
+        |g, lc| pooling::global_pool(g, lc, Pool::Average),
+        Drop,
+    ),
     ("ZeroPadding1D", padding::zero_padding, Drop),
     ("ZeroPadding2D", padding::zero_padding, Drop),
     ("ZeroPadding3D", padding::zero_padding, Drop),
@@ -143,7 +169,11 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
     ("RandomContrast", core_layers::identity, Drop),
     ("RandomBrightness", core_layers::identity, Drop),
     ("RandomCrop", core_layers::identity, Drop),
-    ("GroupNormalization", normalization::group_normalization, Keep),
+    (
+        "GroupNormalization",
+        normalization::group_normalization,
+        Keep,
+    ),
     ("UnitNormalization", normalization::unit_normalization, Keep),
     ("LayerScale", normalization::layer_scale, Drop),
 ];

@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// A model input as the data set must supply it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InputSpec {
     pub name: String,
     /// Per-sample shape (without the batch axis).
@@ -62,14 +62,6 @@ pub struct DataSet {
     source: Source,
 }
 
-/// Data of any element type as rows of f32 (integer ids are exact below 2^24).
-fn as_f32(t: crate::tensor::Tensor) -> ArrayD<f32> {
-    match t {
-        crate::tensor::Tensor::F32(a) => a,
-        other => other.to_f64().mapv(|v| v as f32),
-    }
-}
-
 /// `x=c1,c2` arguments of `--columns` (several may also be given in one argument, separated by
 /// spaces).
 pub fn parse_columns(args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
@@ -99,10 +91,6 @@ impl DataSet {
             .unwrap_or("")
             .to_ascii_lowercase();
         let width = inputs.iter().map(InputSpec::size).sum();
-        let default_names: Vec<String> = inputs
-            .iter()
-            .flat_map(|s| (0..s.size()).map(|i| s.element_name(i)))
-            .collect();
         match ext.as_str() {
             "csv" => Self::open_csv(path, inputs, columns, width),
             "npz" | "npy" => {
@@ -110,24 +98,10 @@ impl DataSet {
                     bail!("--columns applies to .csv data only");
                 }
                 let arrays = if ext == "npz" {
-                    let mut all: Vec<(String, ArrayD<f32>)> = crate::io::read_npz_tensors(path)?
+                    crate::io::read_npz_tensors(path)?
                         .into_iter()
-                        .map(|(n, t)| (n, as_f32(t)))
-                        .collect();
-                    let mut ordered = Vec::new();
-                    for s in inputs {
-                        let k = all.iter().position(|(n, _)| *n == s.name).ok_or_else(|| {
-                            anyhow!(
-                                "{}: no array named '{}' (the model's inputs are {}; the file has {})",
-                                path.display(),
-                                clip(&s.name),
-                                names(inputs),
-                                list(&all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
-                            )
-                        })?;
-                        ordered.push(all.swap_remove(k));
-                    }
-                    ordered
+                        .map(|(n, t)| (n, t.into_f32()))
+                        .collect()
                 } else {
                     if inputs.len() != 1 {
                         bail!(
@@ -137,60 +111,89 @@ impl DataSet {
                         );
                     }
                     let t = crate::io::read_npy_tensor(path)?;
-                    vec![(inputs[0].name.clone(), as_f32(t))]
+                    vec![(inputs[0].name.clone(), t.into_f32())]
                 };
-                let mut flat = Vec::new();
-                let mut n_rows: Option<(usize, &str)> = None;
-                for (s, (name, a)) in inputs.iter().zip(&arrays) {
-                    if a.ndim() != s.shape.len() + 1 || a.shape()[1..] != s.shape[..] {
-                        bail!(
-                            "{}: array '{}' has shape {:?}; the model expects [N, {}]",
-                            path.display(),
-                            clip(name),
-                            a.shape(),
-                            s.shape
-                                .iter()
-                                .map(|d| d.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                    let n = a.shape()[0];
-                    if let Some((n0, name0)) = n_rows {
-                        if n0 != n {
-                            bail!(
-                                "{}: arrays '{}' and '{}' have different numbers of rows ({n0} and {n})",
-                                path.display(),
-                                clip(name0),
-                                clip(name)
-                            );
-                        }
-                    }
-                    n_rows = Some((n, name));
-                    let a = a
-                        .as_standard_layout()
-                        .into_owned()
-                        .into_shape_with_order(vec![n, s.size()])?;
-                    flat.push(a);
-                }
-                let n = n_rows.map_or(0, |(n, _)| n);
-                Ok(DataSet {
-                    path: path.to_path_buf(),
-                    column_names: default_names,
-                    total: Some(n),
-                    width,
-                    source: Source::Arrays {
-                        arrays: flat,
-                        next: 0,
-                        n,
-                    },
-                })
+                Self::from_arrays(path, inputs, arrays)
             }
             _ => bail!(
                 "{}: unknown data format (expected .csv, .npz or .npy)",
                 path.display()
             ),
         }
+    }
+
+    /// A data set of named arrays, `[N, *input shape]` each (extra names are ignored): what a
+    /// `.npz` holds, or a Python caller gives. `path` names the data in messages.
+    pub fn from_arrays(
+        path: &Path,
+        inputs: &[InputSpec],
+        arrays: Vec<(String, ArrayD<f32>)>,
+    ) -> Result<DataSet> {
+        let width = inputs.iter().map(InputSpec::size).sum();
+        let default_names: Vec<String> = inputs
+            .iter()
+            .flat_map(|s| (0..s.size()).map(|i| s.element_name(i)))
+            .collect();
+        let mut all = arrays;
+        let mut arrays = Vec::new();
+        for s in inputs {
+            let k = all.iter().position(|(n, _)| *n == s.name).ok_or_else(|| {
+                anyhow!(
+                    "{}: no array named '{}' (the model's inputs are {}; the file has {})",
+                    path.display(),
+                    clip(&s.name),
+                    names(inputs),
+                    list(&all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+                )
+            })?;
+            arrays.push(all.swap_remove(k));
+        }
+        let mut flat = Vec::new();
+        let mut n_rows: Option<(usize, &str)> = None;
+        for (s, (name, a)) in inputs.iter().zip(&arrays) {
+            if a.ndim() != s.shape.len() + 1 || a.shape()[1..] != s.shape[..] {
+                bail!(
+                    "{}: array '{}' has shape {:?}; the model expects [N, {}]",
+                    path.display(),
+                    clip(name),
+                    a.shape(),
+                    s.shape
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let n = a.shape()[0];
+            if let Some((n0, name0)) = n_rows {
+                if n0 != n {
+                    bail!(
+                        "{}: arrays '{}' and '{}' have different numbers of rows ({n0} and {n})",
+                        path.display(),
+                        clip(name0),
+                        clip(name)
+                    );
+                }
+            }
+            n_rows = Some((n, name));
+            let a = a
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(vec![n, s.size()])?;
+            flat.push(a);
+        }
+        let n = n_rows.map_or(0, |(n, _)| n);
+        Ok(DataSet {
+            path: path.to_path_buf(),
+            column_names: default_names,
+            total: Some(n),
+            width,
+            source: Source::Arrays {
+                arrays: flat,
+                next: 0,
+                n,
+            },
+        })
     }
 
     fn open_csv(

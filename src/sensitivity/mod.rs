@@ -10,14 +10,16 @@
 pub mod data;
 pub mod report_html;
 pub mod report_json;
+pub mod shard;
 pub mod stats;
 
 use crate::opgraph::{DType, OpGraph, Tensor, ValueId};
 use crate::pipeline::{self, Derivatives};
-use crate::runtime::{Precision, Runtime};
+use crate::runtime::{Compiled, Precision, Runtime};
 use anyhow::{anyhow, bail, Context, Result};
 use data::{DataSet, InputSpec};
 use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
 use stats::SensitivityStats;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,10 @@ pub const SAMPLE_ROWS: usize = 2000;
 pub struct Options {
     pub model: PathBuf,
     pub data: PathBuf,
-    pub out: PathBuf,
+    /// The report directory (none: only `stats_out`).
+    pub out: Option<PathBuf>,
+    /// Also write the statistics as a shard file, for `keras2ov report` to merge.
+    pub stats_out: Option<PathBuf>,
     pub of: Vec<String>,
     pub wrt: Vec<String>,
     pub mode: crate::autodiff::Mode,
@@ -52,7 +57,8 @@ impl Options {
         Options {
             model: model.to_path_buf(),
             data: data.to_path_buf(),
-            out: out.to_path_buf(),
+            out: Some(out.to_path_buf()),
+            stats_out: None,
             of: Vec::new(),
             wrt: Vec::new(),
             mode: Default::default(),
@@ -69,7 +75,7 @@ impl Options {
 }
 
 /// An input feature: one element of one differentiated input.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Feature {
     pub name: String,
     pub input: String,
@@ -77,18 +83,23 @@ pub struct Feature {
 }
 
 /// An output component: one element of one differentiated output.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Component {
     pub name: String,
     pub output: String,
     pub index: usize,
 }
 
-/// Everything a report says.
-#[derive(Clone, Debug)]
+/// Everything a report says (a shard file is this, serialised: [`shard`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Analysis {
     pub model: PathBuf,
+    /// SHA-256 of the model file: shards merge only with shards of the same model.
+    pub model_sha256: String,
+    /// What the report calls the data: the data file, or a list of the shards' data.
     pub data: PathBuf,
+    /// The data of every shard merged in (one entry for a single run).
+    pub sources: Vec<String>,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<InputSpec>,
     pub wrt: Vec<String>,
@@ -110,21 +121,54 @@ impl Analysis {
     pub fn rows_used(&self) -> u64 {
         self.rows_read - self.rows_skipped
     }
+
+    /// Each feature's position in a data row (the model inputs' elements, in input order).
+    pub fn feature_columns(&self) -> Vec<usize> {
+        let mut offsets = std::collections::HashMap::new();
+        let mut off = 0;
+        for s in &self.inputs {
+            offsets.insert(s.name.as_str(), off);
+            off += s.size();
+        }
+        self.features
+            .iter()
+            .map(|f| offsets.get(f.input.as_str()).copied().unwrap_or(0) + f.index)
+            .collect()
+    }
 }
 
-/// Run the analysis and write the report directory (and `--per-sample`); returns the analysis.
+/// Run the analysis and write the report directory, the shard file (`--stats-out`) and
+/// `--per-sample`; returns the analysis.
 pub fn run(opts: &Options) -> Result<Analysis> {
+    if opts.out.is_none() && opts.stats_out.is_none() {
+        bail!(
+            "say where the results go: -o DIR (a report), --stats-out FILE.json (a shard), or both"
+        );
+    }
     // Refuse an unsuitable -o before the work, not after it.
-    replaceable(&opts.out)?;
+    if let Some(out) = &opts.out {
+        replaceable(out)?;
+    }
     let (analysis, per_sample) = analyse(opts)?;
     if let (Some(path), Some(arrays)) = (&opts.per_sample, per_sample) {
         crate::io::write_npz(path, &arrays)?;
     }
-    let html = report_html::render(&analysis);
-    let json = report_json::json(&analysis);
-    let csv = report_json::csv(&analysis)?;
+    if let Some(path) = &opts.stats_out {
+        shard::write(path, &analysis)?;
+    }
+    if let Some(out) = &opts.out {
+        write_report(&analysis, out)?;
+    }
+    Ok(analysis)
+}
+
+/// Write the report directory `out` (HTML, JSON, CSV) of an analysis, atomically.
+pub fn write_report(analysis: &Analysis, out: &Path) -> Result<()> {
+    let html = report_html::render(analysis);
+    let json = report_json::json(analysis);
+    let csv = report_json::csv(analysis)?;
     write_dir(
-        &opts.out,
+        out,
         &[
             ("report.html", html.into_bytes()),
             (
@@ -133,8 +177,7 @@ pub fn run(opts: &Options) -> Result<Analysis> {
             ),
             ("sensitivity.csv", csv.into_bytes()),
         ],
-    )?;
-    Ok(analysis)
+    )
 }
 
 /// Per-sample shape of a graph value (the batch axis dropped), which must be static.
@@ -149,6 +192,7 @@ fn sample_shape(shape: &[Option<usize>], what: &str) -> Result<Vec<usize>> {
 type PerSample = Vec<(String, ArrayD<f32>)>;
 
 /// The model's inputs and the selected outputs, with the names differentiated.
+#[derive(Clone)]
 struct Plan {
     inputs: Vec<InputSpec>,
     outputs: Vec<InputSpec>,
@@ -164,7 +208,7 @@ struct Plan {
 
 impl Plan {
     /// The `--wrt` / `--of` selection (defaults and name checks are `autodiff::select`'s).
-    fn new(graph: &OpGraph, opts: &Options) -> Result<Plan> {
+    fn new(graph: &OpGraph, opts: &Selection) -> Result<Plan> {
         let spec = |name: &str, v: ValueId, what: &str| -> Result<InputSpec> {
             Ok(InputSpec {
                 name: name.to_string(),
@@ -176,8 +220,7 @@ impl Plan {
             .iter()
             .map(|&p| spec(graph.input_name(p), p, "input"))
             .collect::<Result<_>>()?;
-        let sel = crate::autodiff::select(graph, &opts.wrt, &opts.of)
-            .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;
+        let sel = crate::autodiff::select(graph, &opts.wrt, &opts.of)?;
         let wrt: Vec<String> = sel
             .wrt
             .iter()
@@ -388,7 +431,7 @@ fn feeds(plan: &Plan, buf: &[f32], batch: usize, width: usize) -> Result<Vec<(St
 }
 
 /// The raw inputs and Jacobians of every row used, for `--per-sample`.
-struct PerSampleRows {
+pub struct PerSampleRows {
     /// Per model input, then per Jacobian block, the rows' values.
     columns: Vec<Vec<f32>>,
 }
@@ -492,123 +535,276 @@ fn push_rows(
     }
 }
 
+/// What is analysed: the outputs and inputs differentiated, and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub of: Vec<String>,
+    pub wrt: Vec<String>,
+    pub mode: crate::autodiff::Mode,
+    pub interactions: bool,
+}
+
+/// A model ready for analysis: its selection planned and its derivative graph built, to be
+/// compiled at some batch size ([`Prepared::engine`]).
+pub struct Prepared {
+    model: PathBuf,
+    sha256: String,
+    name: String,
+    plan: Plan,
+    dgraph: OpGraph,
+    mode: String,
+    interactions: bool,
+}
+
+impl Prepared {
+    /// Load `model`, check the selection and build the Jacobian (or Hessian) graph.
+    pub fn new(model: &Path, sel: &Selection) -> Result<Prepared> {
+        let (loaded, graph) = pipeline::load_graph(model)?;
+        let sha256 = crate::files::sha256_hex(model)?;
+        let plan = Plan::new(&graph, sel)
+            .with_context(|| format!("cannot differentiate {}", model.display()))?;
+        let d = Derivatives {
+            jacobian: true,
+            hessian: sel.interactions,
+            wrt: plan.wrt.clone(),
+            of: plan.of.clone(),
+            mode: sel.mode,
+            ..Default::default()
+        };
+        let dgraph = pipeline::with_derivatives(&graph, &d)
+            .with_context(|| format!("cannot differentiate {}", model.display()))?;
+        let mode = pipeline::derivative_mode(&graph, &d)?.unwrap_or(sel.mode);
+        Ok(Prepared {
+            model: model.to_path_buf(),
+            sha256,
+            name: loaded.model.name,
+            plan,
+            dgraph,
+            mode: mode.to_string(),
+            interactions: sel.interactions,
+        })
+    }
+
+    /// The model's inputs, per sample, in model order (a data row is their elements).
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.plan.inputs
+    }
+
+    /// Elements per data row.
+    pub fn width(&self) -> usize {
+        self.plan.inputs.iter().map(InputSpec::size).sum()
+    }
+
+    /// An analysis with no rows yet, and the data column of each feature: `columns` names the
+    /// row elements (the CSV header), `feature_names` renames the features.
+    pub fn empty_analysis(
+        &self,
+        data: &Path,
+        columns: &[String],
+        feature_names: &[String],
+        run: &RunSettings,
+    ) -> Result<(Analysis, Vec<usize>)> {
+        let (features, cols) = self.plan.features(columns, feature_names)?;
+        let components = self.plan.components();
+        let stats = SensitivityStats::new(
+            components.len(),
+            features.len(),
+            self.interactions,
+            SAMPLE_ROWS,
+        );
+        let analysis = Analysis {
+            model: self.model.clone(),
+            model_sha256: self.sha256.clone(),
+            data: data.to_path_buf(),
+            sources: vec![data.display().to_string()],
+            inputs: self.plan.inputs.clone(),
+            outputs: self.plan.outputs.clone(),
+            wrt: self.plan.wrt.clone(),
+            of: self.plan.of.clone(),
+            features,
+            components,
+            rows_read: 0,
+            rows_skipped: 0,
+            batch: run.batch,
+            seconds: 0.0,
+            device: run.device.clone(),
+            precision: run.precision.to_string(),
+            mode: self.mode.clone(),
+            stats,
+        };
+        Ok((analysis, cols))
+    }
+
+    /// Compile the derivative model with a static batch.
+    pub fn engine(&self, run: &RunSettings) -> Result<Engine> {
+        if run.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        let ir = pipeline::emit_graph(&self.dgraph, &self.name, Some(run.batch))?;
+        let mut rt = Runtime::new(&run.device, run.precision)?;
+        let compiled = rt
+            .compile(&ir)
+            .with_context(|| format!("compiling {}", self.model.display()))?;
+        let out_names: Vec<String> = compiled.outputs().iter().map(|t| t.name.clone()).collect();
+        let blocks = Blocks::locate(&self.plan, &out_names, self.interactions)?;
+        Ok(Engine {
+            plan: self.plan.clone(),
+            blocks,
+            compiled,
+            _runtime: rt,
+            batch: run.batch,
+        })
+    }
+}
+
+/// How the derivative model is compiled and run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RunSettings {
+    /// Rows per inference (a static batch).
+    pub batch: usize,
+    pub device: String,
+    pub precision: Precision,
+}
+
+/// The compiled derivative model of a [`Prepared`] model: feeds rows into statistics.
+pub struct Engine {
+    plan: Plan,
+    blocks: Blocks,
+    compiled: Compiled,
+    _runtime: Runtime,
+    batch: usize,
+}
+
+impl Engine {
+    /// Add `n` data rows (`buf`, each [`Prepared::width`] values; `buf` is used as scratch
+    /// space) to `a`: rows with NaN or infinity are counted and skipped, the rest go through
+    /// the model `batch` at a time (the last batch padded) into the statistics, and into
+    /// `per_sample` if given.
+    pub fn push(
+        &mut self,
+        buf: &mut Vec<f32>,
+        n: usize,
+        feature_cols: &[usize],
+        a: &mut Analysis,
+        mut per_sample: Option<&mut PerSampleRows>,
+    ) -> Result<()> {
+        let (width, batch) = (
+            self.plan.inputs.iter().map(InputSpec::size).sum(),
+            self.batch,
+        );
+        if buf.len() != n * width {
+            bail!("{} values given for {n} rows of {width}", buf.len());
+        }
+        let kept = keep_finite_rows(buf, n, width);
+        a.rows_read += n as u64;
+        a.rows_skipped += (n - kept) as u64;
+        buf.truncate(kept * width);
+        let mut chunk = Vec::with_capacity(batch * width);
+        for rows in buf.chunks(batch * width) {
+            let k = rows.len() / width;
+            chunk.clear();
+            chunk.extend_from_slice(rows);
+            // Pad to the static batch with copies of the first row; the padding is dropped.
+            for _ in k..batch {
+                chunk.extend_from_within(0..width);
+            }
+            let results = self
+                .compiled
+                .request()
+                .infer(&feeds(&self.plan, &chunk, batch, width)?)?;
+            let inference = Inference {
+                results: &results,
+                buf: &chunk,
+                kept: k,
+                width,
+                batch,
+            };
+            push_rows(
+                &mut a.stats,
+                &self.plan,
+                &self.blocks,
+                feature_cols,
+                &inference,
+            );
+            if let Some(ps) = per_sample.as_deref_mut() {
+                ps.push(&self.plan, &self.blocks, &inference);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stream the data through the derivative model and gather the statistics.
 pub fn analyse(opts: &Options) -> Result<(Analysis, Option<PerSample>)> {
     let start = Instant::now();
     if opts.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let (loaded, graph) = pipeline::load_graph(&opts.model)?;
-    let plan = Plan::new(&graph, opts)?;
-    let mut dataset = DataSet::open(&opts.data, &plan.inputs, &opts.columns)?;
+    let sel = Selection {
+        of: opts.of.clone(),
+        wrt: opts.wrt.clone(),
+        mode: opts.mode,
+        interactions: opts.interactions,
+    };
+    let prepared = Prepared::new(&opts.model, &sel)?;
+    let mut dataset = DataSet::open(&opts.data, prepared.inputs(), &opts.columns)?;
     if dataset.total == Some(0) {
         bail!("{}: the data set has no rows", opts.data.display());
     }
-    let (features, feature_cols) = plan.features(&dataset.column_names, &opts.feature_names)?;
-    let components = plan.components();
-
-    let batch = match dataset.total {
-        Some(n) => opts.batch.min(n),
-        None => opts.batch,
+    let run = RunSettings {
+        batch: match dataset.total {
+            Some(n) => opts.batch.min(n),
+            None => opts.batch,
+        },
+        device: opts.device.clone(),
+        precision: opts.precision,
     };
-    let d = Derivatives {
-        jacobian: true,
-        hessian: opts.interactions,
-        wrt: plan.wrt.clone(),
-        of: plan.of.clone(),
-        mode: opts.mode,
-        ..Default::default()
-    };
-    let dgraph = pipeline::with_derivatives(&graph, &d)
-        .with_context(|| format!("cannot differentiate {}", opts.model.display()))?;
-    let mode = pipeline::derivative_mode(&graph, &d)?.unwrap_or(opts.mode);
-    let ir = pipeline::emit_graph(&dgraph, &loaded.model.name, Some(batch))?;
-    let mut rt = Runtime::new(&opts.device, opts.precision)?;
-    let mut compiled = rt
-        .compile(&ir)
-        .with_context(|| format!("compiling {}", opts.model.display()))?;
-    let out_names: Vec<String> = compiled.outputs().iter().map(|t| t.name.clone()).collect();
-    let blocks = Blocks::locate(&plan, &out_names, opts.interactions)?;
+    let (mut analysis, feature_cols) =
+        prepared.empty_analysis(&opts.data, &dataset.column_names, &opts.feature_names, &run)?;
+    let mut engine = prepared.engine(&run)?;
 
     let progress = progress_bar(opts.quiet, dataset.total);
-    let mut st = SensitivityStats::new(
-        components.len(),
-        features.len(),
-        opts.interactions,
-        SAMPLE_ROWS,
-    );
-    let width = dataset.width;
-    let (mut rows_read, mut rows_skipped) = (0u64, 0u64);
-    let mut buf: Vec<f32> = Vec::with_capacity(batch * width);
+    let mut buf: Vec<f32> = Vec::with_capacity(run.batch * dataset.width);
     let mut per_sample = opts.per_sample.as_ref().map(|_| PerSampleRows {
-        columns: vec![Vec::new(); plan.inputs.len() + blocks.jacobians.len()],
+        columns: vec![Vec::new(); prepared.plan.inputs.len() + engine.blocks.jacobians.len()],
     });
     loop {
         buf.clear();
-        let n = dataset.read_rows(batch, &mut buf)?;
+        let n = dataset.read_rows(run.batch, &mut buf)?;
         if n == 0 {
             break;
         }
-        rows_read += n as u64;
         progress.inc(n as u64);
-        let kept = keep_finite_rows(&mut buf, n, width);
-        rows_skipped += (n - kept) as u64;
-        if kept == 0 {
-            continue;
-        }
-        // Pad to the static batch with copies of the first row; the padding is dropped below.
-        buf.truncate(kept * width);
-        for _ in kept..batch {
-            buf.extend_from_within(0..width);
-        }
-        let results = compiled
-            .request()
-            .infer(&feeds(&plan, &buf, batch, width)?)?;
-        let inference = Inference {
-            results: &results,
-            buf: &buf,
-            kept,
-            width,
-            batch,
-        };
-        push_rows(&mut st, &plan, &blocks, &feature_cols, &inference);
-        if let Some(ps) = per_sample.as_mut() {
-            ps.push(&plan, &blocks, &inference);
-        }
+        engine.push(
+            &mut buf,
+            n,
+            &feature_cols,
+            &mut analysis,
+            per_sample.as_mut(),
+        )?;
     }
     progress.finish_and_clear();
-    let used = rows_read - rows_skipped;
-    if used == 0 {
-        if rows_read == 0 {
-            bail!("{}: the data set has no rows", opts.data.display());
+    check_rows(&analysis)?;
+    let per_sample = per_sample
+        .map(|ps| ps.finish(&prepared.plan, analysis.rows_used() as usize))
+        .transpose()?;
+    analysis.seconds = start.elapsed().as_secs_f64();
+    Ok((analysis, per_sample))
+}
+
+/// An error unless some rows were used.
+pub fn check_rows(a: &Analysis) -> Result<()> {
+    if a.rows_used() == 0 {
+        if a.rows_read == 0 {
+            bail!("{}: the data set has no rows", a.data.display());
         }
         bail!(
-            "{}: all {rows_read} rows have NaN or infinite values; nothing to analyse",
-            opts.data.display()
+            "{}: all {} rows have NaN or infinite values; nothing to analyse",
+            a.data.display(),
+            a.rows_read
         );
     }
-    let per_sample = per_sample
-        .map(|ps| ps.finish(&plan, used as usize))
-        .transpose()?;
-    let analysis = Analysis {
-        model: opts.model.clone(),
-        data: opts.data.clone(),
-        inputs: plan.inputs,
-        outputs: plan.outputs,
-        wrt: plan.wrt,
-        of: plan.of,
-        features,
-        components,
-        rows_read,
-        rows_skipped,
-        batch,
-        seconds: start.elapsed().as_secs_f64(),
-        device: opts.device.clone(),
-        precision: opts.precision.to_string(),
-        mode: mode.to_string(),
-        stats: st,
-    };
-    Ok((analysis, per_sample))
+    Ok(())
 }
 
 /// Write `files` into a fresh temporary directory beside `out` and rename it to `out` at the

@@ -1,16 +1,25 @@
 //! Streaming, mergeable statistics: Welford's update per value and Chan et al.'s parallel merge,
 //! in f64, so the result does not depend on how the rows were split into batches or shards.
+//! Everything here serialises (serde), so shards travel as files or pickles and merge later.
+
+use serde::{Deserialize, Serialize};
 
 /// Running moments of one scalar: count, mean, sum of squared deviations (`m2`), mean of |v|,
 /// mean of v², min and max.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
     pub n: u64,
+    #[serde(with = "json_float")]
     pub mean: f64,
+    #[serde(with = "json_float")]
     pub m2: f64,
+    #[serde(with = "json_float")]
     pub mean_abs: f64,
+    #[serde(with = "json_float")]
     pub mean_sq: f64,
+    #[serde(with = "json_float")]
     pub min: f64,
+    #[serde(with = "json_float")]
     pub max: f64,
 }
 
@@ -92,8 +101,9 @@ impl Moments {
 
 /// A bounded uniform sample of rows (Vitter's Algorithm R with a fixed-seed generator), used for
 /// the box and scatter plots. Each kept row holds the feature values, the output values and the
-/// Jacobian (`components x features`, row major).
-#[derive(Clone, Debug)]
+/// Jacobian (`components x features`, row major). Two reservoirs merge into a uniform sample of
+/// the union ([`Reservoir::merge`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reservoir {
     pub capacity: usize,
     pub seen: u64,
@@ -101,10 +111,13 @@ pub struct Reservoir {
     state: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
+    #[serde(with = "json_floats")]
     pub x: Vec<f32>,
+    #[serde(with = "json_floats")]
     pub y: Vec<f32>,
+    #[serde(with = "json_floats")]
     pub jac: Vec<f32>,
 }
 
@@ -139,12 +152,52 @@ impl Reservoir {
             }
         }
     }
+
+    /// Merge the sample of other rows into this one: the result is a sample of
+    /// `min(capacity, seen)` rows of the union in which every row has the same chance to be,
+    /// as if one reservoir had seen all the rows. How many rows come from each side follows
+    /// the hypergeometric law (drawn one slot at a time), and each side gives a uniform subset
+    /// of its own sample.
+    pub fn merge(&mut self, o: &Reservoir) {
+        let capacity = self.capacity.min(o.capacity);
+        let seen = self.seen + o.seen;
+        let k = (capacity as u64).min(seen) as usize;
+        let (mut ra, mut rb) = (self.seen, o.seen);
+        let mut from_a = 0;
+        for _ in 0..k {
+            if self.next_u64() % (ra + rb) < ra {
+                from_a += 1;
+                ra -= 1;
+            } else {
+                rb -= 1;
+            }
+        }
+        let mut a = std::mem::take(&mut self.rows);
+        let mut b = o.rows.clone();
+        self.pick(&mut a, from_a);
+        self.pick(&mut b, k - from_a);
+        a.append(&mut b);
+        self.rows = a;
+        self.seen = seen;
+        self.capacity = capacity;
+        self.state ^= o.state.rotate_left(17);
+    }
+
+    /// Keep a uniform random subset of `k` of `rows` (a partial Fisher-Yates shuffle).
+    fn pick(&mut self, rows: &mut Vec<SampleRow>, k: usize) {
+        let k = k.min(rows.len());
+        for i in 0..k {
+            let j = i + (self.next_u64() % (rows.len() - i) as u64) as usize;
+            rows.swap(i, j);
+        }
+        rows.truncate(k);
+    }
 }
 
 /// Every statistic of a sensitivity run: per (output component, feature) the derivative's
 /// moments, per feature the input's, per component the output's, optionally per (component,
 /// feature, feature) the Hessian's, and a reservoir sample of rows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SensitivityStats {
     pub components: usize,
     pub features: usize,
@@ -194,9 +247,12 @@ impl SensitivityStats {
         });
     }
 
-    /// Merge the moments of another run over other rows (the sample is not merged).
+    /// Merge the statistics of another run over other rows: the moments exactly (Chan), the
+    /// samples as [`Reservoir::merge`]. Both must have passed [`SensitivityStats::check`] and
+    /// have the same components, features and interactions.
     pub fn merge(&mut self, o: &SensitivityStats) {
         assert_eq!((self.components, self.features), (o.components, o.features));
+        assert_eq!(self.hess.is_some(), o.hess.is_some());
         for (a, b) in self.jac.iter_mut().zip(&o.jac) {
             a.merge(b);
         }
@@ -211,6 +267,44 @@ impl SensitivityStats {
                 a.merge(b);
             }
         }
+        self.sample.merge(&o.sample);
+    }
+
+    /// Check that the sizes agree with each other (statistics read from a file): every
+    /// vector has its length, and the sample holds `min(capacity, seen)` rows of the right
+    /// widths.
+    pub fn check(&self) -> Result<(), String> {
+        let (c, f) = (self.components, self.features);
+        let cf = c.checked_mul(f).ok_or("too many components and features")?;
+        let want = |what: &str, got: usize, n: usize| {
+            if got == n {
+                Ok(())
+            } else {
+                Err(format!("{what} has {got} entries, not {n}"))
+            }
+        };
+        want("jac", self.jac.len(), cf)?;
+        want("x", self.x.len(), f)?;
+        want("y", self.y.len(), c)?;
+        if let Some(h) = &self.hess {
+            want(
+                "hess",
+                h.len(),
+                cf.checked_mul(f).ok_or("too many features")?,
+            )?;
+        }
+        let s = &self.sample;
+        want(
+            "sample.rows",
+            s.rows.len(),
+            (s.capacity as u64).min(s.seen) as usize,
+        )?;
+        for r in &s.rows {
+            want("a sample row's x", r.x.len(), f)?;
+            want("a sample row's y", r.y.len(), c)?;
+            want("a sample row's jac", r.jac.len(), cf)?;
+        }
+        Ok(())
     }
 
     pub fn rows(&self) -> u64 {
@@ -264,6 +358,68 @@ impl SensitivityStats {
                 .then(a.cmp(&b))
         });
         idx
+    }
+}
+
+/// f64 values as JSON numbers, or as the strings `NaN`, `inf` and `-inf` (JSON has no such
+/// numbers); read back exactly (serde_json's `float_roundtrip`).
+mod json_float {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Repr {
+        Num(f64),
+        Text(String),
+    }
+
+    pub(super) fn to_repr(v: f64) -> Repr {
+        if v.is_finite() {
+            Repr::Num(v)
+        } else if v.is_nan() {
+            Repr::Text("NaN".into())
+        } else if v > 0.0 {
+            Repr::Text("inf".into())
+        } else {
+            Repr::Text("-inf".into())
+        }
+    }
+
+    pub(super) fn from_repr<E: serde::de::Error>(r: Repr) -> Result<f64, E> {
+        match r {
+            Repr::Num(v) => Ok(v),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                _ => Err(E::custom(format!("{t:?} is not a number"))),
+            },
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        to_repr(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        from_repr(Repr::deserialize(d)?)
+    }
+}
+
+/// `Vec<f32>` with [`json_float`]'s encoding of each value.
+mod json_floats {
+    use super::json_float::{from_repr, to_repr, Repr};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|&x| to_repr(f64::from(x))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Vec::<Repr>::deserialize(d)?
+            .into_iter()
+            .map(|r| from_repr(r).map(|v| v as f32))
+            .collect()
     }
 }
 
@@ -357,6 +513,79 @@ mod tests {
         assert_eq!(whole.sample.rows.len(), 16);
         assert_eq!(whole.sample.seen, 50);
         assert!(whole.scaled(0, 0) > whole.scaled(0, 1));
+    }
+
+    fn stats_over(rows: std::ops::Range<usize>, sample: usize, seed: u64) -> SensitivityStats {
+        let mut st = SensitivityStats::new(1, 2, true, sample);
+        st.sample.state = seed;
+        for i in rows {
+            let x = [(i as f32 * 0.37).sin(), (i as f32 * 0.91).cos()];
+            let y = [x[0] * x[1]];
+            st.push_row(&x, &y, &[x[1], x[0]], Some(&[0.0, 1.0, 1.0, 0.0]));
+        }
+        st
+    }
+
+    #[test]
+    fn merged_samples_are_uniform_over_the_union() {
+        // Rows 0..100 in a shard of 10 and one of 90, sample of 20: over many seeds (merge
+        // states), each row is kept about 20/100 of the time, whichever shard it is in.
+        let mut kept = vec![0u32; 100];
+        let trials = 4000;
+        for t in 0..trials {
+            let mut a = stats_over(0..10, 20, t);
+            let b = stats_over(10..100, 20, t.wrapping_mul(7919) + 1);
+            a.merge(&b);
+            assert_eq!(a.sample.rows.len(), 20);
+            assert_eq!(a.sample.seen, 100);
+            a.check().unwrap();
+            for r in &a.sample.rows {
+                let i = (0..100)
+                    .find(|&i| {
+                        (i as f32 * 0.37).sin() == r.x[0] && (i as f32 * 0.91).cos() == r.x[1]
+                    })
+                    .unwrap();
+                kept[i] += 1;
+            }
+        }
+        let expect = trials as f64 * 0.2;
+        let (lo, hi) = (
+            kept[..10].iter().sum::<u32>(),
+            kept[10..].iter().sum::<u32>(),
+        );
+        // Shard a's rows make 10 % of the sample, shard b's 90 %.
+        assert!((lo as f64 / 10.0 - expect).abs() < 0.1 * expect, "{lo}");
+        assert!((hi as f64 / 90.0 - expect).abs() < 0.05 * expect, "{hi}");
+        for &k in &kept {
+            assert!((k as f64 - expect).abs() < 0.25 * expect, "{kept:?}");
+        }
+        // Fewer rows than the capacity: every row is kept.
+        let mut a = stats_over(0..3, 20, 1);
+        a.merge(&stats_over(3..8, 20, 2));
+        assert_eq!(a.sample.rows.len(), 8);
+    }
+
+    #[test]
+    fn stats_round_trip_through_json_exactly() {
+        let mut st = stats_over(0..57, 16, 5);
+        st.jac[0].max = f64::INFINITY;
+        st.y[0].mean = f64::NAN;
+        st.sample.rows[3].jac[1] = f32::NEG_INFINITY;
+        let text = serde_json::to_string(&st).unwrap();
+        let back: SensitivityStats = serde_json::from_str(&text).unwrap();
+        assert!(back.y[0].mean.is_nan());
+        assert_eq!(back.jac, st.jac);
+        assert_eq!(back.x, st.x);
+        assert_eq!(back.sample, st.sample);
+        assert_eq!(back.hess, st.hess);
+        back.check().unwrap();
+        let empty = SensitivityStats::new(2, 3, false, 4);
+        let back: SensitivityStats =
+            serde_json::from_str(&serde_json::to_string(&empty).unwrap()).unwrap();
+        assert_eq!(back, empty);
+        let mut bad = st.clone();
+        bad.sample.rows.pop();
+        assert!(bad.check().unwrap_err().contains("sample.rows"));
     }
 
     #[test]

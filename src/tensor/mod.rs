@@ -103,6 +103,14 @@ impl Tensor {
     }
 
     /// The value as f64, for the reference interpreter (booleans are 0/1).
+    /// As f32 values (integer ids are exact below 2^24).
+    pub fn into_f32(self) -> ArrayD<f32> {
+        match self {
+            Tensor::F32(a) => a,
+            other => other.to_f64().mapv(|v| v as f32),
+        }
+    }
+
     pub fn to_f64(&self) -> ArrayD<f64> {
         match self {
             Tensor::F32(a) => a.mapv(f64::from),

@@ -16,9 +16,7 @@ pub fn fixtures() -> PathBuf {
 
 /// Fixtures of things keras2ov refuses on purpose, with a word the error must name (checked
 /// in `openvino_vs_reference.rs`, skipped elsewhere).
-pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
-    ("act_sparsemax", "sparsemax"),
-];
+pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[("act_sparsemax", "sparsemax")];
 
 pub fn expected_unsupported(name: &str) -> bool {
     EXPECTED_UNSUPPORTED.iter().any(|(n, _)| *n == name)

@@ -6,7 +6,7 @@
 //! `relu6` where `0 < x < 6`, clip splits it at ties, as in JAX).
 
 use super::unary::erf;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, F32, Series, Taylor};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Series, Tan, Taylor, F32};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{
     BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, Tensor, UnaryOp, ValueId,
@@ -175,10 +175,15 @@ impl Primitive for Activation {
             Activation::Clip { lo, hi } => clamp(cx, f64::from(lo.0), f64::from(hi.0)),
             Activation::HardTanh => clamp(cx, -1.0, 1.0),
             Activation::LeakyRelu(s) => {
-                let slope = cx.constant("PRelu/slope", &Tensor::F32(ndarray::arr1(&[s.0]).into_dyn()));
+                let slope = cx.constant(
+                    "PRelu/slope",
+                    &Tensor::F32(ndarray::arr1(&[s.0]).into_dyn()),
+                );
                 cx.op("PReLU", "opset1", vec![], &[x, slope])
             }
-            Activation::Elu(a) => cx.op("Elu", "opset1", vec![("alpha", attr(f64::from(a.0)))], &[x]),
+            Activation::Elu(a) => {
+                cx.op("Elu", "opset1", vec![("alpha", attr(f64::from(a.0)))], &[x])
+            }
             Activation::Selu => {
                 let one = |v: f64| Tensor::F32(ndarray::arr1(&[v as f32]).into_dyn());
                 let alpha = cx.constant("Selu/alpha", &one(SELU_ALPHA));
@@ -187,7 +192,12 @@ impl Primitive for Activation {
             }
             Activation::Gelu { approximate } => {
                 let mode = if approximate { "tanh" } else { "erf" };
-                cx.op("Gelu", "opset7", vec![("approximation_mode", mode.into())], &[x])
+                cx.op(
+                    "Gelu",
+                    "opset7",
+                    vec![("approximation_mode", mode.into())],
+                    &[x],
+                )
             }
             Activation::Silu => cx.op("Swish", "opset4", vec![], &[x]),
             Activation::HardSigmoid => cx.op("HSigmoid", "opset5", vec![], &[x]),
@@ -311,8 +321,11 @@ mod tests {
             let parts = f.decompose(&mut g, x).unwrap();
             g.output("fused", fused);
             g.output("parts", parts);
-            let out = eval(&g, &[ArrayD::from_shape_vec(vec![xs.len()], xs.clone()).unwrap()])
-                .unwrap();
+            let out = eval(
+                &g,
+                &[ArrayD::from_shape_vec(vec![xs.len()], xs.clone()).unwrap()],
+            )
+            .unwrap();
             for (a, b) in out[0].iter().zip(out[1].iter()) {
                 assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{f:?}: {a} vs {b}");
             }

@@ -97,13 +97,21 @@ impl Primitive for AvgPool {
         let c = cx.static_dim(x, cx.g.rank(x) - r - 1)?;
         let mut cshape = vec![1, 1];
         cshape.extend(&out);
-        let inv: Vec<f32> = self.counts(&sp, &out).iter().map(|&n| 1.0 / n as f32).collect();
+        let inv: Vec<f32> = self
+            .counts(&sp, &out)
+            .iter()
+            .map(|&n| 1.0 / n as f32)
+            .collect();
         let inv = ArrayD::from_shape_vec(cshape, inv).map_err(|e| cx.g.error(e.to_string()))?;
         let inv = cx.g.constant(Tensor::F32(inv));
         let scaled = cx.g.mul(ct, inv)?;
         // Ones as depthwise filters: [C, 1, 1, *k] in C groups ([1, 1, *k] for one channel).
         let groups = c;
-        let mut wshape = if groups == 1 { vec![1, 1] } else { vec![c, 1, 1] };
+        let mut wshape = if groups == 1 {
+            vec![1, 1]
+        } else {
+            vec![c, 1, 1]
+        };
         wshape.extend(&self.window.kernel);
         let ones = cx.g.constant(Tensor::F32(ArrayD::ones(wshape)));
         let p = ConvTranspose {
@@ -143,7 +151,8 @@ mod tests {
     fn derivatives_match_finite_differences() {
         check_derivatives("avg pool 2d same", &[2, 5, 4], |g, x| {
             let s = g.mul(x, x).unwrap();
-            g.apply(p(&[3, 2], &[2, 2], &[1, 0], &[1, 0]), vec![s]).unwrap()
+            g.apply(p(&[3, 2], &[2, 2], &[1, 0], &[1, 0]), vec![s])
+                .unwrap()
         });
     }
 
@@ -153,7 +162,8 @@ mod tests {
             g.apply(p(&[4], &[3], &[1], &[2]), vec![x]).unwrap()
         });
         check_transpose("avg pool 3d", &[2, 3, 4, 3], |g, x| {
-            g.apply(p(&[2, 2, 2], &[1, 2, 2], &[0, 0, 1], &[1, 0, 0]), vec![x]).unwrap()
+            g.apply(p(&[2, 2, 2], &[1, 2, 2], &[0, 0, 1], &[1, 0, 0]), vec![x])
+                .unwrap()
         });
     }
 }

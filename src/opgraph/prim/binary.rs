@@ -3,7 +3,7 @@
 //! `jax/_src/lax/lax.py`; `Max`/`Min` use JAX's balanced rule (ties split the tangent).
 
 use super::values::zip2;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, Series, Taylor};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 
@@ -177,7 +177,8 @@ impl Primitive for BinaryOp {
                 let mut k = cx.g.scalar(1.0);
                 for n in 0..cx.order {
                     let c_minus_n = cx.g.binary_scalar(BinaryOp::Sub, b, n as f32)?;
-                    let step = cx.g.binary_scalar(BinaryOp::Div, c_minus_n, (n + 1) as f32)?;
+                    let step =
+                        cx.g.binary_scalar(BinaryOp::Div, c_minus_n, (n + 1) as f32)?;
                     k = cx.g.mul(k, step)?;
                     let e = cx.g.binary_scalar(BinaryOp::Sub, b, (n + 1) as f32)?;
                     let p = cx.g.binary(BinaryOp::Pow, a, e)?;

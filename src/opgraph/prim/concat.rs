@@ -51,7 +51,12 @@ impl Primitive for Concat {
     }
 
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
-        cx.op("Concat", "opset1", vec![("axis", self.axis.to_string())], ins)
+        cx.op(
+            "Concat",
+            "opset1",
+            vec![("axis", self.axis.to_string())],
+            ins,
+        )
     }
 
     // Parts are broadcast to the full batch only when their tangents disagree (a seed and a

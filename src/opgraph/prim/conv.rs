@@ -61,7 +61,11 @@ fn check_kernel(window: &Window, k: &[usize]) -> Result<(), String> {
 
 impl Primitive for Conv {
     fn label(&self) -> String {
-        format!("Convolution {} groups {}", self.window.describe(), self.groups)
+        format!(
+            "Convolution {} groups {}",
+            self.window.describe(),
+            self.groups
+        )
     }
 
     fn arity(&self) -> Arity {
@@ -94,7 +98,14 @@ impl Primitive for Conv {
         } else {
             "GroupConvolution"
         };
-        emit_merged(cx, ty, "opset1", self.window.attrs(), ins, self.window.rank())
+        emit_merged(
+            cx,
+            ty,
+            "opset1",
+            self.window.attrs(),
+            ins,
+            self.window.rank(),
+        )
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
@@ -152,7 +163,10 @@ impl Conv {
         let (n_in, n_out): (usize, usize) = (sp.iter().product(), out.iter().product());
         let n_taps = taps.len() / n_out.max(1);
         let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
-        let (xd, wd) = (x.as_slice().expect("standard"), w.as_slice().expect("standard"));
+        let (xd, wd) = (
+            x.as_slice().expect("standard"),
+            w.as_slice().expect("standard"),
+        );
         let (cin, cout) = (g * cin_g, g * cout_g);
         let mut y = vec![0.0; n * cout * n_out];
         for b in 0..n {
@@ -189,7 +203,13 @@ mod tests {
     use crate::opgraph::UnaryOp;
     use crate::testing::{check_derivatives, check_transpose, constant};
 
-    pub(crate) fn window(k: &[usize], s: &[usize], d: &[usize], pb: &[usize], pe: &[usize]) -> Window {
+    pub(crate) fn window(
+        k: &[usize],
+        s: &[usize],
+        d: &[usize],
+        pb: &[usize],
+        pe: &[usize],
+    ) -> Window {
         Window {
             kernel: k.to_vec(),
             strides: s.to_vec(),
@@ -205,7 +225,10 @@ mod tests {
         check_derivatives("conv2d", &[2, 5, 4], |g, x| {
             let s = g.unary(UnaryOp::Sin, x).unwrap();
             let w = constant(g, &[3, 2, 2, 3], 1);
-            let p = Conv { window: window(&[2, 3], &[2, 1], &[1, 1], &[1, 0], &[0, 2]), groups: 1 };
+            let p = Conv {
+                window: window(&[2, 3], &[2, 1], &[1, 1], &[1, 0], &[0, 2]),
+                groups: 1,
+            };
             let c = g.apply(p, vec![s, w]).unwrap();
             g.mul(c, c).unwrap()
         });
@@ -213,7 +236,10 @@ mod tests {
         check_derivatives("conv1d groups", &[4, 6], |g, x| {
             let s = g.mul(x, x).unwrap();
             let w = constant(g, &[2, 3, 2, 2], 2);
-            let p = Conv { window: window(&[2], &[1], &[2], &[1], &[1]), groups: 2 };
+            let p = Conv {
+                window: window(&[2], &[1], &[2], &[1], &[1]),
+                groups: 2,
+            };
             g.apply(p, vec![s, w]).unwrap()
         });
     }
@@ -222,12 +248,18 @@ mod tests {
     fn transpose_is_adjoint() {
         check_transpose("conv3d", &[2, 3, 4, 3], |g, x| {
             let w = constant(g, &[2, 2, 2, 2, 2], 3);
-            let p = Conv { window: window(&[2, 2, 2], &[2, 1, 2], &[1, 1, 1], &[0, 1, 1], &[1, 0, 0]), groups: 1 };
+            let p = Conv {
+                window: window(&[2, 2, 2], &[2, 1, 2], &[1, 1, 1], &[0, 1, 1], &[1, 0, 0]),
+                groups: 1,
+            };
             g.apply(p, vec![x, w]).unwrap()
         });
         check_transpose("depthwise", &[3, 7], |g, x| {
             let w = constant(g, &[3, 2, 1, 3], 4);
-            let p = Conv { window: window(&[3], &[3], &[1], &[1], &[2]), groups: 3 };
+            let p = Conv {
+                window: window(&[3], &[3], &[1], &[1], &[2]),
+                groups: 3,
+            };
             g.apply(p, vec![x, w]).unwrap()
         });
     }

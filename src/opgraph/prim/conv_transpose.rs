@@ -94,9 +94,9 @@ impl Primitive for ConvTranspose {
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
         if tin[1].is_some() {
-            return Err(cx
-                .g
-                .error("unsupported: a transposed convolution whose filters depend on the inputs"));
+            return Err(cx.g.error(
+                "unsupported: a transposed convolution whose filters depend on the inputs",
+            ));
         }
         let w = cx.inputs(y)[1];
         let t = tin[0].expect("a nonzero tangent");
@@ -143,7 +143,10 @@ impl ConvTranspose {
         let (n_in, n_out): (usize, usize) = (m.iter().product(), sp.iter().product());
         let n_taps = taps.len() / n_in.max(1);
         let (x, w) = (x.as_standard_layout(), w.as_standard_layout());
-        let (xd, wd) = (x.as_slice().expect("standard"), w.as_slice().expect("standard"));
+        let (xd, wd) = (
+            x.as_slice().expect("standard"),
+            w.as_slice().expect("standard"),
+        );
         let (cin, cout) = (g * cin_g, g * cout_g);
         let mut y = vec![0.0; n * cout * n_out];
         for b in 0..n {
@@ -179,7 +182,14 @@ mod tests {
     use crate::opgraph::UnaryOp;
     use crate::testing::{check_derivatives, check_transpose, constant};
 
-    fn p(k: &[usize], s: &[usize], pb: &[usize], pe: &[usize], op: &[usize], groups: usize) -> ConvTranspose {
+    fn p(
+        k: &[usize],
+        s: &[usize],
+        pb: &[usize],
+        pe: &[usize],
+        op: &[usize],
+        groups: usize,
+    ) -> ConvTranspose {
         ConvTranspose {
             window: Window {
                 kernel: k.to_vec(),
@@ -198,7 +208,12 @@ mod tests {
         check_derivatives("conv2d transpose", &[2, 2, 3], |g, x| {
             let s = g.unary(UnaryOp::Sin, x).unwrap();
             let w = constant(g, &[2, 3, 3, 2], 1);
-            let c = g.apply(p(&[3, 2], &[2, 3], &[1, 0], &[0, 1], &[1, 2], 1), vec![s, w]).unwrap();
+            let c = g
+                .apply(
+                    p(&[3, 2], &[2, 3], &[1, 0], &[0, 1], &[1, 2], 1),
+                    vec![s, w],
+                )
+                .unwrap();
             g.mul(c, c).unwrap()
         });
     }
@@ -207,7 +222,8 @@ mod tests {
     fn transpose_is_adjoint() {
         check_transpose("conv1d transpose groups", &[4, 3], |g, x| {
             let w = constant(g, &[2, 2, 3, 3], 2);
-            g.apply(p(&[3], &[2], &[1], &[0], &[1], 2), vec![x, w]).unwrap()
+            g.apply(p(&[3], &[2], &[1], &[0], &[1], 2), vec![x, w])
+                .unwrap()
         });
     }
 }

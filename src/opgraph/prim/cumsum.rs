@@ -117,7 +117,14 @@ mod tests {
     #[test]
     fn transpose_is_adjoint() {
         check_transpose("cumsum", &[4, 2], |g, t| {
-            g.apply(Cumsum { axis: 1, reverse: false }, vec![t]).unwrap()
+            g.apply(
+                Cumsum {
+                    axis: 1,
+                    reverse: false,
+                },
+                vec![t],
+            )
+            .unwrap()
         });
     }
 
@@ -125,10 +132,14 @@ mod tests {
     #[test]
     fn taylor_matches_nested_jvps() {
         for reverse in [false, true] {
-            check_taylor(&format!("cumsum of sin reverse={reverse}"), &[3, 2], |g, x| {
-                let s = g.unary(UnaryOp::Sin, x).unwrap();
-                g.apply(Cumsum { axis: 1, reverse }, vec![s]).unwrap()
-            });
+            check_taylor(
+                &format!("cumsum of sin reverse={reverse}"),
+                &[3, 2],
+                |g, x| {
+                    let s = g.unary(UnaryOp::Sin, x).unwrap();
+                    g.apply(Cumsum { axis: 1, reverse }, vec![s]).unwrap()
+                },
+            );
         }
     }
 }

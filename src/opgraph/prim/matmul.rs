@@ -2,7 +2,7 @@
 //! Linear in either operand when the other is not a tangent.
 
 use super::values::broadcast_shape;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, Series, Taylor};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
 use crate::ir::{bool_attr, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, shape_fmt, DType, GResult, Shape, ValueId};
 use ndarray::{Array3, Axis, IxDyn};
@@ -76,7 +76,9 @@ impl Primitive for MatMul {
     /// Bilinear: Leibniz's rule with matrix products.
     fn taylor(&self, cx: &mut Taylor, y: ValueId, tin: &[Series]) -> GResult<Series> {
         let ins = cx.inputs(y);
-        cx.product(y, (ins[0], &tin[0]), (ins[1], &tin[1]), |g, p, q| g.matmul(p, q))
+        cx.product(y, (ins[0], &tin[0]), (ins[1], &tin[1]), |g, p, q| {
+            g.matmul(p, q)
+        })
     }
 
     fn transpose(

@@ -25,7 +25,10 @@ pub struct MaxPool {
 
 /// Per output element of the pooling of `x` (row major over `[N, C, *out]`), the flat index
 /// into `x` of the first maximum of its window (`None`: a window of padding only).
-pub(super) fn argmax(window: &Window, x: &Array) -> Result<(Vec<Option<usize>>, Vec<usize>), String> {
+pub(super) fn argmax(
+    window: &Window,
+    x: &Array,
+) -> Result<(Vec<Option<usize>>, Vec<usize>), String> {
     let x = x.as_standard_layout();
     let (nc, sp) = (x.shape()[0] * x.shape()[1], &x.shape()[2..]);
     let out = window.out_sizes(sp)?;
@@ -55,7 +58,10 @@ pub(super) fn argmax(window: &Window, x: &Array) -> Result<(Vec<Option<usize>>, 
 pub(super) fn pooled(window: &Window, x: &Shape, what: &str) -> Result<Shape, String> {
     window.check()?;
     if x.len() != window.rank() + 2 {
-        return Err(format!("{what} needs data [N, C, *spatial], got rank {}", x.len()));
+        return Err(format!(
+            "{what} needs data [N, C, *spatial], got rank {}",
+            x.len()
+        ));
     }
     let sp = spatial(x, window.rank(), what)?;
     let mut out = x[..2].to_vec();
@@ -65,7 +71,12 @@ pub(super) fn pooled(window: &Window, x: &Shape, what: &str) -> Result<Shape, St
 
 /// A `MaxPool`-14 layer on `x` with the value and index ports, pooled dims `dims`; returns
 /// its layer index.
-pub(super) fn max_pool_layer(cx: &mut LayerCx, window: &Window, x: PortRef, dims: Vec<i64>) -> usize {
+pub(super) fn max_pool_layer(
+    cx: &mut LayerCx,
+    window: &Window,
+    x: PortRef,
+    dims: Vec<i64>,
+) -> usize {
     let mut data = vec![("kernel", ints_attr(&window.kernel))];
     data.extend(window.attrs());
     data.push(("rounding_type", "floor".to_string()));
@@ -79,7 +90,15 @@ pub(super) fn max_pool_layer(cx: &mut LayerCx, window: &Window, x: PortRef, dims
         dtype: DType::I64,
         dims,
     };
-    cx.aux_outputs("MaxPool", "MaxPool", "opset14", data, &[x], vec![values, indices])[0].0
+    cx.aux_outputs(
+        "MaxPool",
+        "MaxPool",
+        "opset14",
+        data,
+        &[x],
+        vec![values, indices],
+    )[0]
+    .0
 }
 
 /// The element count of `dims`, `-1` when one is dynamic.
@@ -92,7 +111,13 @@ pub(super) fn count(dims: &[i64]) -> i64 {
 }
 
 /// `x` reshaped to `target` (`-1` for one unknown) as a helper layer.
-pub(super) fn reshape(cx: &mut LayerCx, suffix: &str, x: PortRef, target: Vec<i64>, dtype: DType) -> PortRef {
+pub(super) fn reshape(
+    cx: &mut LayerCx,
+    suffix: &str,
+    x: PortRef,
+    target: Vec<i64>,
+    dtype: DType,
+) -> PortRef {
     cx.reshape(Some(suffix), x, target, dtype)
 }
 
@@ -120,7 +145,10 @@ impl Primitive for MaxPool {
         let (idx, shape) = argmax(&self.window, args[0])?;
         let x = args[0].as_standard_layout();
         let xd = x.as_slice().expect("standard");
-        let y = idx.iter().map(|i| i.map_or(f64::NEG_INFINITY, |i| xd[i])).collect();
+        let y = idx
+            .iter()
+            .map(|i| i.map_or(f64::NEG_INFINITY, |i| xd[i]))
+            .collect();
         Array::from_shape_vec(IxDyn(&shape), y).map_err(|e| e.to_string())
     }
 
@@ -165,7 +193,11 @@ pub(super) fn batch_second(b: &Batch) -> Result<Option<usize>, String> {
 /// Checks `[*lead, *x]` (at least one leading axis, all static) against `x`; returns `lead`.
 pub(super) fn lead_of(x: &Shape, t: &Shape, what: &str) -> Result<Vec<usize>, String> {
     if t.len() <= x.len() {
-        return Err(format!("{what}: operand of rank {} for data of rank {}", t.len(), x.len()));
+        return Err(format!(
+            "{what}: operand of rank {} for data of rank {}",
+            t.len(),
+            x.len()
+        ));
     }
     t[..t.len() - x.len()]
         .iter()
@@ -197,7 +229,9 @@ mod tests {
         // scatter's own derivatives (Hessians) all take part.
         check_derivatives("max pool 2d", &[2, 5, 4], |g, x| {
             let s = g.mul(x, x).unwrap();
-            let m = g.apply(p(&[3, 2], &[2, 1], &[1, 0], &[1, 1]), vec![s]).unwrap();
+            let m = g
+                .apply(p(&[3, 2], &[2, 1], &[1, 0], &[1, 1]), vec![s])
+                .unwrap();
             g.mul(m, m).unwrap()
         });
         check_derivatives("max pool 1d", &[1, 7], |g, x| {
@@ -208,20 +242,26 @@ mod tests {
 
     #[test]
     fn ties_go_to_the_first_maximum() {
+        use crate::autodiff::{jacobian, select, Mode};
         use crate::interp::eval;
         use crate::opgraph::{DType, OpGraph};
-        use crate::autodiff::{jacobian, select, Mode};
         let mut g = OpGraph::new();
         let x = g.parameter("x", DType::F32, vec![None, Some(1), Some(4)]);
         let y = g.apply(p(&[2], &[2], &[0], &[0]), vec![x]).unwrap();
         g.output("y", y);
         let sel = select(&g, &[], &[]).unwrap();
-        let xv = ndarray::Array::from_shape_vec(vec![1, 1, 4], vec![1.0, 1.0, 0.5, 0.5]).unwrap().into_dyn();
+        let xv = ndarray::Array::from_shape_vec(vec![1, 1, 4], vec![1.0, 1.0, 0.5, 0.5])
+            .unwrap()
+            .into_dyn();
         for mode in [Mode::Forward, Mode::Reverse] {
             let j = jacobian(&g, &sel, mode).unwrap();
             let out = eval(&j, std::slice::from_ref(&xv)).unwrap();
             let jac: Vec<f64> = out[1].iter().copied().collect();
-            assert_eq!(jac, vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0], "{mode:?}");
+            assert_eq!(
+                jac,
+                vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+                "{mode:?}"
+            );
         }
     }
 }

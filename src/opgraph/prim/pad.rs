@@ -17,7 +17,11 @@ pub struct Pad {
 impl Pad {
     /// Zero padding by the counts times `sign`, with `lead` more leading axes left alone.
     fn with(&self, sign: i64, lead: usize) -> Pad {
-        let f = |v: &[i64]| std::iter::repeat_n(0, lead).chain(v.iter().map(|&p| p * sign)).collect();
+        let f = |v: &[i64]| {
+            std::iter::repeat_n(0, lead)
+                .chain(v.iter().map(|&p| p * sign))
+                .collect()
+        };
         Pad {
             begin: f(&self.begin),
             end: f(&self.end),
@@ -41,7 +45,11 @@ impl Primitive for Pad {
             return Err(format!("Pad needs an f32 input, got {dtype:?}"));
         }
         if self.begin.len() != from.len() || self.end.len() != from.len() {
-            return Err(format!("pads for rank {}, input of rank {}", self.begin.len(), from.len()));
+            return Err(format!(
+                "pads for rank {}, input of rank {}",
+                self.begin.len(),
+                from.len()
+            ));
         }
         from.iter()
             .enumerate()
@@ -134,7 +142,11 @@ mod tests {
     fn derivatives_match_finite_differences() {
         check_derivatives("pad and crop", &[3, 4], |g, x| {
             let s = g.mul(x, x).unwrap();
-            let p = Pad { begin: vec![0, 2, -1], end: vec![0, -1, 3], value: F32(1.5) };
+            let p = Pad {
+                begin: vec![0, 2, -1],
+                end: vec![0, -1, 3],
+                value: F32(1.5),
+            };
             g.apply(p, vec![s]).unwrap()
         });
     }
@@ -142,7 +154,11 @@ mod tests {
     #[test]
     fn transpose_is_adjoint() {
         check_transpose("pad", &[3, 2], |g, x| {
-            let p = Pad { begin: vec![0, -1, 1], end: vec![0, 2, 0], value: F32(0.0) };
+            let p = Pad {
+                begin: vec![0, -1, 1],
+                end: vec![0, 2, 0],
+                value: F32(0.0),
+            };
             g.apply(p, vec![x]).unwrap()
         });
     }

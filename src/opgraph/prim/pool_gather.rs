@@ -2,9 +2,11 @@
 //! `x` (JAX's select-and-gather, the JVP of max pooling): `[L, N, C, *out]`. Linear in `t`; its
 //! transpose is [`super::PoolScatter`]. See `max_pool.rs`.
 
-use super::max_pool::{argmax, batch_second, count, lead_of, max_pool_layer, pooled, reshape, reshape_out};
+use super::max_pool::{
+    argmax, batch_second, count, lead_of, max_pool_layer, pooled, reshape, reshape_out,
+};
 use super::window::Window;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, PoolScatter};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, PoolScatter, Primitive, Tan};
 use crate::ir::{LayerCx, Port, PortRef};
 use crate::opgraph::{DType, GResult, Shape, ValueId};
 use ndarray::IxDyn;
@@ -64,7 +66,14 @@ impl Primitive for PoolGather {
             dtype: DType::F32,
             dims: vec![lead, n],
         };
-        let g = cx.aux("Gather", "Gather", "opset8", data, &[tf, idx, axis], gathered);
+        let g = cx.aux(
+            "Gather",
+            "Gather",
+            "opset8",
+            data,
+            &[tf, idx, axis],
+            gathered,
+        );
         reshape_out(cx, g)
     }
 
@@ -102,4 +111,3 @@ impl Primitive for PoolGather {
 
     no_simplification!();
 }
-

@@ -2,9 +2,11 @@
 //! window of `x` (JAX's select-and-scatter-add): `[L, N, C, *spatial]`. Linear in `u`; the
 //! transpose of [`super::PoolGather`]. See `max_pool.rs`.
 
-use super::max_pool::{argmax, batch_second, count, lead_of, max_pool_layer, pooled, reshape, reshape_out};
+use super::max_pool::{
+    argmax, batch_second, count, lead_of, max_pool_layer, pooled, reshape, reshape_out,
+};
 use super::window::Window;
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, PoolGather};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, PoolGather, Primitive, Tan};
 use crate::ir::{LayerCx, Port, PortRef};
 use crate::opgraph::{DType, GResult, Shape, ValueId};
 use ndarray::IxDyn;
@@ -49,7 +51,11 @@ impl Primitive for PoolScatter {
                 }
             }
         }
-        let full: Vec<usize> = u.shape()[..k].iter().chain(args[0].shape()).copied().collect();
+        let full: Vec<usize> = u.shape()[..k]
+            .iter()
+            .chain(args[0].shape())
+            .copied()
+            .collect();
         Array::from_shape_vec(IxDyn(&full), y).map_err(|e| e.to_string())
     }
 
@@ -66,22 +72,67 @@ impl Primitive for PoolScatter {
             dtype: DType::I64,
             dims,
         };
-        let shape_u = cx.aux("shape_u", "ShapeOf", "opset3", vec![("output_type", "i64".into())], &[uf], i64p(vec![2]));
-        let idx_b = cx.aux("indices_b", "Broadcast", "opset3", vec![("mode", "numpy".into())], &[idx, shape_u], i64p(vec![lead, n]));
+        let shape_u = cx.aux(
+            "shape_u",
+            "ShapeOf",
+            "opset3",
+            vec![("output_type", "i64".into())],
+            &[uf],
+            i64p(vec![2]),
+        );
+        let idx_b = cx.aux(
+            "indices_b",
+            "Broadcast",
+            "opset3",
+            vec![("mode", "numpy".into())],
+            &[idx, shape_u],
+            i64p(vec![lead, n]),
+        );
         let nx = count(&x);
         let xf = reshape(cx, "data_flat", ins[0], vec![nx], DType::F32);
-        let shape_x = cx.aux("shape_x", "ShapeOf", "opset3", vec![("output_type", "i64".into())], &[xf], i64p(vec![1]));
+        let shape_x = cx.aux(
+            "shape_x",
+            "ShapeOf",
+            "opset3",
+            vec![("output_type", "i64".into())],
+            &[xf],
+            i64p(vec![1]),
+        );
         let lc = cx.i64s("lead", &[lead]);
-        let target = cx.aux("target", "Concat", "opset1", vec![("axis", "0".into())], &[lc, shape_x], i64p(vec![2]));
+        let target = cx.aux(
+            "target",
+            "Concat",
+            "opset1",
+            vec![("axis", "0".into())],
+            &[lc, shape_x],
+            i64p(vec![2]),
+        );
         let zero = cx.scalar("zero", 0.0);
         let f32p = Port {
             dtype: DType::F32,
             dims: vec![lead, nx],
         };
-        let zeros = cx.aux("zeros", "Broadcast", "opset3", vec![("mode", "numpy".into())], &[zero, target], f32p.clone());
+        let zeros = cx.aux(
+            "zeros",
+            "Broadcast",
+            "opset3",
+            vec![("mode", "numpy".into())],
+            &[zero, target],
+            f32p.clone(),
+        );
         let axis = cx.i64s("axis", &[1]);
-        let data = vec![("reduction", "sum".to_string()), ("use_init_val", "true".to_string())];
-        let s = cx.aux("Scatter", "ScatterElementsUpdate", "opset12", data, &[zeros, idx_b, uf, axis], f32p);
+        let data = vec![
+            ("reduction", "sum".to_string()),
+            ("use_init_val", "true".to_string()),
+        ];
+        let s = cx.aux(
+            "Scatter",
+            "ScatterElementsUpdate",
+            "opset12",
+            data,
+            &[zeros, idx_b, uf, axis],
+            f32p,
+        );
         reshape_out(cx, s)
     }
 
@@ -119,4 +170,3 @@ impl Primitive for PoolScatter {
 
     no_simplification!();
 }
-

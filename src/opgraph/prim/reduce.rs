@@ -1,6 +1,6 @@
 //! Reductions over a set of axes: sum, mean, max, min, product.
 
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Tan, Series, Taylor};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Series, Tan, Taylor};
 use crate::ir::{bool_attr, numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, Tensor, ValueId};
 use ndarray::Axis;
@@ -157,7 +157,8 @@ impl Primitive for Reduce {
         let (axes, shape) = (self.axes.clone(), cx.g.shape(y).clone());
         cx.through(y, tin, |g, ins| {
             let flat = flatten_axes(g, ins[0], &axes)?;
-            let n = g.shape(flat)[0].ok_or_else(|| g.error("a product over an axis of unknown size"))?;
+            let n = g.shape(flat)[0]
+                .ok_or_else(|| g.error("a product over an axis of unknown size"))?;
             let mut acc = g.slice(flat, 0, 0, 1, 1)?;
             for i in 1..n {
                 let xi = g.slice(flat, 0, i, i + 1, 1)?;
@@ -184,7 +185,11 @@ impl Primitive for Reduce {
         for (i, &d) in cx.g.shape(x).iter().enumerate().skip(1) {
             kept.push(if self.axes.contains(&i) { Some(1) } else { d });
         }
-        let k = if self.keep_dims { f } else { cx.g.reshape(f, kept)? };
+        let k = if self.keep_dims {
+            f
+        } else {
+            cx.g.reshape(f, kept)?
+        };
         let mut spread = cx.g.broadcast_like(k, x)?;
         if self.op == ReduceOp::Mean {
             let mut count = 1;

@@ -26,10 +26,20 @@ impl Primitive for Reshape {
         let target = &self.shape;
         let unknown = target.iter().filter(|d| d.is_none()).count();
         if unknown > 1 {
-            return Err(format!("{} has more than one unknown dimension", shape_fmt(target)));
+            return Err(format!(
+                "{} has more than one unknown dimension",
+                shape_fmt(target)
+            ));
         }
-        let cannot = || format!("cannot reshape {} to {}", shape_fmt(from), shape_fmt(target));
-        let p_out = static_product(target).ok_or_else(|| format!("{}: too many elements", shape_fmt(target)))?;
+        let cannot = || {
+            format!(
+                "cannot reshape {} to {}",
+                shape_fmt(from),
+                shape_fmt(target)
+            )
+        };
+        let p_out = static_product(target)
+            .ok_or_else(|| format!("{}: too many elements", shape_fmt(target)))?;
         if let Some(n) = num_elements(from) {
             let dims = infer_unknown(target, n).map_err(|_| cannot())?;
             return Ok((dtype, dims.into_iter().map(Some).collect()));
@@ -55,7 +65,11 @@ impl Primitive for Reshape {
     }
 
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
-        let target: Vec<i64> = self.shape.iter().map(|d| d.map_or(-1, |v| v as i64)).collect();
+        let target: Vec<i64> = self
+            .shape
+            .iter()
+            .map(|d| d.map_or(-1, |v| v as i64))
+            .collect();
         let dtype = cx.out().dtype;
         cx.reshape(None, ins[0], target, dtype)
     }
@@ -91,7 +105,8 @@ impl Primitive for Reshape {
         let Some(p) = b.first() else { return Ok(None) };
         let (from, to) = (b.shapes[0], b.out);
         let before = static_product(&from[..p]).filter(|_| from[..p].iter().all(Option::is_some));
-        let after = static_product(&from[p + 1..]).filter(|_| from[p + 1..].iter().all(Option::is_some));
+        let after =
+            static_product(&from[p + 1..]).filter(|_| from[p + 1..].iter().all(Option::is_some));
         for j in 0..to.len() {
             if to[j] == from[p]
                 && to[..j].iter().all(Option::is_some)
@@ -150,7 +165,10 @@ mod tests {
             assert!(g.reshape(x, target.clone()).is_err(), "{target:?}");
         }
         assert!(g.reshape(x, vec![None, Some(2), Some(3)]).is_ok());
-        assert!(g.reshape(x, vec![None, Some(3)]).is_ok(), "merging samples converts");
+        assert!(
+            g.reshape(x, vec![None, Some(3)]).is_ok(),
+            "merging samples converts"
+        );
     }
 
     /// `keras.ops.reshape(x, (-1,))` on `[?, 4]` merges the samples: it converts, but it has

@@ -29,7 +29,12 @@ impl Primitive for Select {
     }
 
     fn eval(&self, args: &[&Array]) -> Result<Array, String> {
-        zip3(args[0], args[1], args[2], |c, a, b| if c != 0.0 { a } else { b })
+        zip3(
+            args[0],
+            args[1],
+            args[2],
+            |c, a, b| if c != 0.0 { a } else { b },
+        )
     }
 
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {

@@ -1,9 +1,9 @@
 //! Strided slice along one axis: `start..stop` by `step` (> 0), within the static dimension.
 
+use super::inverse_perm;
 use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Pad, Primitive, Rewrite, Tan, F32};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, Kind, OpGraph, Prim, Shape, Tensor, ValueId};
-use super::inverse_perm;
 use ndarray::{ArrayD, Axis, IxDyn};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,7 +80,9 @@ impl Primitive for Slice {
         let m = cx.static_dim(y, self.axis)?;
         if self.step == 1 {
             let counts = |at: usize| -> Vec<i64> {
-                (0..cx.g.rank(f)).map(|a| if a == self.axis { at as i64 } else { 0 }).collect()
+                (0..cx.g.rank(f))
+                    .map(|a| if a == self.axis { at as i64 } else { 0 })
+                    .collect()
             };
             let pad = Pad {
                 begin: counts(self.start),
@@ -101,7 +103,10 @@ impl Primitive for Slice {
         let moved = cx.g.transpose(f, perm.clone())?;
         let s = cx.g.constant(Tensor::F32(scatter));
         let spread = cx.g.matmul(moved, s)?;
-        Ok(Some(vec![(0, cx.g.transpose(spread, inverse_perm(&perm))?)]))
+        Ok(Some(vec![(
+            0,
+            cx.g.transpose(spread, inverse_perm(&perm))?,
+        )]))
     }
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {
@@ -114,7 +119,8 @@ impl Primitive for Slice {
     /// A full slice is its input; a slice within one part of a concatenation along the same
     /// axis is that part, or a slice of it (the steps of a recurrence read so).
     fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
-        let full = g.shape(ins[0])[self.axis] == Some(self.stop) && self.start == 0 && self.step == 1;
+        let full =
+            g.shape(ins[0])[self.axis] == Some(self.stop) && self.start == 0 && self.step == 1;
         if full {
             return Some(Rewrite::Input(0));
         }
@@ -133,7 +139,11 @@ impl Primitive for Slice {
                 if a == 0 && b == len && self.step == 1 {
                     return Some(Rewrite::Value(part));
                 }
-                let inner = Slice { start: a, stop: b, ..self.clone() };
+                let inner = Slice {
+                    start: a,
+                    stop: b,
+                    ..self.clone()
+                };
                 return Some(Rewrite::Prim(Prim::Slice(inner), vec![part]));
             }
             start += len;

@@ -2,7 +2,7 @@
 //! `jax.nn.softmax`'s custom rule, `y * (t - sum(y * t))`, and for log-softmax
 //! `t - sum(exp(y) * t)` (JAX stops the gradient of the max, so it drops out).
 
-use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan, Series, Taylor};
+use super::{check_axis, expect_f32, Arity, Array, Batch, Jvp, Primitive, Series, Tan, Taylor};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, ReduceOp, Shape, UnaryOp, ValueId};
 use ndarray::Axis;
@@ -59,7 +59,11 @@ impl Primitive for Softmax {
         let t = tin[0].expect("a nonzero tangent");
         let t = cx.align(t, cx.g.rank(y))?;
         let g = &mut *cx.g;
-        let p = if self.log { g.unary(UnaryOp::Exp, y)? } else { y };
+        let p = if self.log {
+            g.unary(UnaryOp::Exp, y)?
+        } else {
+            y
+        };
         let pt = g.mul(p, t)?;
         let s = g.reduce(ReduceOp::Sum, pt, vec![self.axis + 1], true)?;
         let d = g.sub(t, s)?;

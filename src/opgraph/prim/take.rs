@@ -8,9 +8,7 @@
 
 use super::{check_axis, Arity, Array, Batch, Jvp, Lin, Primitive, Tan, F32};
 use crate::ir::{numpy_broadcast, LayerCx, Port, PortRef};
-use crate::opgraph::{
-    CompareOp, DType, GResult, OpGraph, Shape, Tensor, ValueId,
-};
+use crate::opgraph::{CompareOp, DType, GResult, OpGraph, Shape, Tensor, ValueId};
 use ndarray::{ArrayD, Axis, IxDyn};
 
 /// `jnp.take(x, idx, axis)`: `out[a.., i.., b..] = x[a.., idx[i..], b..]`, shape
@@ -63,18 +61,74 @@ pub(super) fn emit_fill(
         dims: dims.to_vec(),
     };
     let (zero, len) = (int(cx, "zero", 0), int(cx, "n", n as i64));
-    let neg = cx.aux("neg", "Less", "opset1", numpy_broadcast(), &[idx, zero], boolean(&ip.dims));
-    let plus = cx.aux("plus_n", "Add", "opset1", numpy_broadcast(), &[idx, len], ip.clone());
+    let neg = cx.aux(
+        "neg",
+        "Less",
+        "opset1",
+        numpy_broadcast(),
+        &[idx, zero],
+        boolean(&ip.dims),
+    );
+    let plus = cx.aux(
+        "plus_n",
+        "Add",
+        "opset1",
+        numpy_broadcast(),
+        &[idx, len],
+        ip.clone(),
+    );
     let data = numpy_broadcast();
-    let wrapped = cx.aux("wrapped", "Select", "opset1", data, &[neg, plus, idx], ip.clone());
-    let lo = cx.aux("ge0", "GreaterEqual", "opset1", numpy_broadcast(), &[wrapped, zero], boolean(&ip.dims));
-    let hi = cx.aux("lt_n", "Less", "opset1", numpy_broadcast(), &[wrapped, len], boolean(&ip.dims));
-    let valid = cx.aux("valid", "LogicalAnd", "opset1", numpy_broadcast(), &[lo, hi], boolean(&ip.dims));
-    let safe = cx.aux("safe", "Select", "opset1", numpy_broadcast(), &[valid, wrapped, zero], ip.clone());
+    let wrapped = cx.aux(
+        "wrapped",
+        "Select",
+        "opset1",
+        data,
+        &[neg, plus, idx],
+        ip.clone(),
+    );
+    let lo = cx.aux(
+        "ge0",
+        "GreaterEqual",
+        "opset1",
+        numpy_broadcast(),
+        &[wrapped, zero],
+        boolean(&ip.dims),
+    );
+    let hi = cx.aux(
+        "lt_n",
+        "Less",
+        "opset1",
+        numpy_broadcast(),
+        &[wrapped, len],
+        boolean(&ip.dims),
+    );
+    let valid = cx.aux(
+        "valid",
+        "LogicalAnd",
+        "opset1",
+        numpy_broadcast(),
+        &[lo, hi],
+        boolean(&ip.dims),
+    );
+    let safe = cx.aux(
+        "safe",
+        "Select",
+        "opset1",
+        numpy_broadcast(),
+        &[valid, wrapped, zero],
+        ip.clone(),
+    );
     let gathered = gather(cx, x, safe);
     let shape = cx.i64s("valid/shape", &valid_shape);
     let data = vec![("special_zero", "false".to_string())];
-    let vmask = cx.aux("valid/reshaped", "Reshape", "opset1", data, &[valid, shape], boolean(&valid_shape));
+    let vmask = cx.aux(
+        "valid/reshaped",
+        "Reshape",
+        "opset1",
+        data,
+        &[valid, shape],
+        boolean(&valid_shape),
+    );
     let f = cx.scalar("fill", fill);
     cx.op("Select", "opset1", numpy_broadcast(), &[vmask, gathered, f])
 }
@@ -145,11 +199,19 @@ impl Primitive for Take {
         valid_shape.extend(std::iter::repeat_n(1, xp.dims.len() - self.axis - 1));
         let axis = self.axis;
         let out = cx.out();
-        emit_fill(cx, ins[0], ins[1], n, self.fill.0, valid_shape, |cx, x, safe| {
-            let a = cx.i64s("Gather/axis", &[axis as i64]);
-            let data = vec![("batch_dims", "0".to_string())];
-            cx.aux("Gather", "Gather", "opset8", data, &[x, safe, a], out)
-        })
+        emit_fill(
+            cx,
+            ins[0],
+            ins[1],
+            n,
+            self.fill.0,
+            valid_shape,
+            |cx, x, safe| {
+                let a = cx.i64s("Gather/axis", &[axis as i64]);
+                let data = vec![("batch_dims", "0".to_string())];
+                cx.aux("Gather", "Gather", "opset8", data, &[x, safe, a], out)
+            },
+        )
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {

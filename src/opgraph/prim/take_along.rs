@@ -73,10 +73,25 @@ impl Primitive for TakeAlong {
         let valid_shape = cx.port(ins[1]).dims.clone();
         let axis = self.axis;
         let out = cx.out();
-        emit_fill(cx, ins[0], ins[1], n, self.fill.0, valid_shape, |cx, x, safe| {
-            let data = vec![("axis", axis.to_string())];
-            cx.aux("GatherElements", "GatherElements", "opset6", data, &[x, safe], out)
-        })
+        emit_fill(
+            cx,
+            ins[0],
+            ins[1],
+            n,
+            self.fill.0,
+            valid_shape,
+            |cx, x, safe| {
+                let data = vec![("axis", axis.to_string())];
+                cx.aux(
+                    "GatherElements",
+                    "GatherElements",
+                    "opset6",
+                    data,
+                    &[x, safe],
+                    out,
+                )
+            },
+        )
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {

@@ -32,7 +32,12 @@ impl Primitive for TopKIndices {
         check_axis(self.axis, s.len(), "TopKIndices")?;
         match s[self.axis] {
             Some(n) if self.k >= 1 && self.k <= n => {}
-            _ => return Err(format!("k = {} on an axis of size {:?}", self.k, s[self.axis])),
+            _ => {
+                return Err(format!(
+                    "k = {} on an axis of size {:?}",
+                    self.k, s[self.axis]
+                ))
+            }
         }
         let mut shape = s.clone();
         shape[self.axis] = Some(self.k);

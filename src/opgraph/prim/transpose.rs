@@ -73,7 +73,10 @@ impl Primitive for Transpose {
         if self.perm[0] != 0 {
             return Ok(None);
         }
-        Ok(Some(vec![(0, cx.g.transpose(ct, inverse_perm(&self.perm))?)]))
+        Ok(Some(vec![(
+            0,
+            cx.g.transpose(ct, inverse_perm(&self.perm))?,
+        )]))
     }
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {

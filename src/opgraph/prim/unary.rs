@@ -60,17 +60,21 @@ impl UnaryOp {
         n: usize,
     ) -> GResult<Vec<Option<ValueId>>> {
         use UnaryOp::*;
-        let polys_of = |g: &mut OpGraph, ps: Vec<Vec<f64>>, v: ValueId| -> GResult<Vec<Option<ValueId>>> {
-            ps.iter()
-                .enumerate()
-                .map(|(k, p)| {
-                    let scaled: Vec<f64> = p.iter().map(|c| c / factorial(k + 1)).collect();
-                    eval_poly(g, &scaled, v).map(Some)
-                })
-                .collect()
-        };
+        let polys_of =
+            |g: &mut OpGraph, ps: Vec<Vec<f64>>, v: ValueId| -> GResult<Vec<Option<ValueId>>> {
+                ps.iter()
+                    .enumerate()
+                    .map(|(k, p)| {
+                        let scaled: Vec<f64> = p.iter().map(|c| c / factorial(k + 1)).collect();
+                        eval_poly(g, &scaled, v).map(Some)
+                    })
+                    .collect()
+            };
         // v_k * sign_k / k!, for a cycle of four values (sin, cos, ...).
-        let cycle = |g: &mut OpGraph, items: [ValueId; 4], signs: [f64; 4]| -> GResult<Vec<Option<ValueId>>> {
+        let cycle = |g: &mut OpGraph,
+                     items: [ValueId; 4],
+                     signs: [f64; 4]|
+         -> GResult<Vec<Option<ValueId>>> {
             (0..n)
                 .map(|i| {
                     let c = signs[i % 4] / factorial(i + 1);
@@ -108,7 +112,11 @@ impl UnaryOp {
                         rk = g.mul(rk, r)?;
                     }
                     let sign = if k % 2 == 0 { -1.0 } else { 1.0 };
-                    out.push(Some(g.binary_scalar(BinaryOp::Mul, rk, (sign / k as f64) as f32)?));
+                    out.push(Some(g.binary_scalar(
+                        BinaryOp::Mul,
+                        rk,
+                        (sign / k as f64) as f32,
+                    )?));
                 }
                 out
             }
@@ -132,7 +140,11 @@ impl UnaryOp {
             SoftPlus => {
                 let s = g.unary(Sigmoid, x)?;
                 let mut ps = vec![vec![0.0, 1.0]];
-                ps.extend(poly::tower(&[0.0, 1.0, -1.0], &[0.0, 1.0, -1.0], n.saturating_sub(1)));
+                ps.extend(poly::tower(
+                    &[0.0, 1.0, -1.0],
+                    &[0.0, 1.0, -1.0],
+                    n.saturating_sub(1),
+                ));
                 ps.truncate(n);
                 polys_of(g, ps, s)?
             }
@@ -145,7 +157,8 @@ impl UnaryOp {
                 let mut hermite = vec![vec![1.0], vec![0.0, 2.0]];
                 while hermite.len() < n {
                     let k = hermite.len() - 1;
-                    let scaled: Vec<f64> = hermite[k - 1].iter().map(|c| -2.0 * k as f64 * c).collect();
+                    let scaled: Vec<f64> =
+                        hermite[k - 1].iter().map(|c| -2.0 * k as f64 * c).collect();
                     let next = poly::add(&poly::mul(&hermite[k], &[0.0, 2.0]), &scaled);
                     hermite.push(next);
                 }
@@ -356,10 +369,31 @@ fn tanh_via_sigmoid(cx: &mut LayerCx, x: PortRef) -> PortRef {
     let out = cx.out();
     let two = cx.scalar("Tanh/two", 2.0);
     let one = cx.scalar("Tanh/one", 1.0);
-    let x2 = cx.aux("Tanh/2x", "Multiply", "opset1", numpy(), &[x, two], out.clone());
-    let s = cx.aux("Tanh/Sigmoid", "Sigmoid", "opset1", vec![], &[x2], out.clone());
+    let x2 = cx.aux(
+        "Tanh/2x",
+        "Multiply",
+        "opset1",
+        numpy(),
+        &[x, two],
+        out.clone(),
+    );
+    let s = cx.aux(
+        "Tanh/Sigmoid",
+        "Sigmoid",
+        "opset1",
+        vec![],
+        &[x2],
+        out.clone(),
+    );
     let two_b = cx.scalar("Tanh/two_b", 2.0);
-    let s2 = cx.aux("Tanh/2s", "Multiply", "opset1", numpy(), &[s, two_b], out.clone());
+    let s2 = cx.aux(
+        "Tanh/2s",
+        "Multiply",
+        "opset1",
+        numpy(),
+        &[s, two_b],
+        out.clone(),
+    );
     cx.aux("Tanh", "Subtract", "opset1", numpy(), &[s2, one], out)
 }
 
@@ -372,11 +406,32 @@ fn hyperbolic_via_exp(cx: &mut LayerCx, op: UnaryOp, x: PortRef) -> PortRef {
         UnaryOp::Sinh => ("Sinh", "Subtract"),
         _ => ("Cosh", "Add"),
     };
-    let e = cx.aux(&format!("{name}/exp"), "Exp", "opset1", vec![], &[x], out.clone());
+    let e = cx.aux(
+        &format!("{name}/exp"),
+        "Exp",
+        "opset1",
+        vec![],
+        &[x],
+        out.clone(),
+    );
     let one = cx.scalar(&format!("{name}/one"), 1.0);
     let div = numpy();
-    let inv = cx.aux(&format!("{name}/inv"), "Divide", "opset1", div, &[one, e], out.clone());
-    let s = cx.aux(&format!("{name}/sum"), ty, "opset1", numpy(), &[e, inv], out.clone());
+    let inv = cx.aux(
+        &format!("{name}/inv"),
+        "Divide",
+        "opset1",
+        div,
+        &[one, e],
+        out.clone(),
+    );
+    let s = cx.aux(
+        &format!("{name}/sum"),
+        ty,
+        "opset1",
+        numpy(),
+        &[e, inv],
+        out.clone(),
+    );
     let half = cx.scalar(&format!("{name}/half"), 0.5);
     cx.aux(name, "Multiply", "opset1", numpy(), &[s, half], out)
 }
@@ -429,7 +484,10 @@ fn sin_via_polynomials(cx: &mut LayerCx, x: PortRef, quarter: f32) -> PortRef {
     };
     let ps = horner(cx, &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1, 1.0]);
     let sin_r = mul(cx, ps, r);
-    let pc = horner(cx, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2, -0.5, 1.0]);
+    let pc = horner(
+        cx,
+        &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2, -0.5, 1.0],
+    );
     let half_c = c(cx, 0.5);
     let odd = cx.eltwise("GreaterEqual", &[q2, half_c], Bool);
     let v = cx.eltwise("Select", &[odd, pc, sin_r], F32);
@@ -507,8 +565,7 @@ mod tests {
     fn derivatives_match_finite_differences() {
         use UnaryOp::*;
         for op in [
-            Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, SoftPlus, Erf, Sin, Cos, Tan, Atan, Sinh,
-            Cosh,
+            Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, SoftPlus, Erf, Sin, Cos, Tan, Atan, Sinh, Cosh,
         ] {
             check_derivatives(&format!("{op:?}"), &[3], |g, x| g.unary(op, x).unwrap());
         }

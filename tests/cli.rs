@@ -39,7 +39,7 @@ fn bad_archives_are_refused_with_the_file_and_the_problem() {
         ("bad/lambda.keras", &["Lambda", "code"]),
         (
             "bad/custom_layer.keras",
-            &["unsupported", "my_pkg>MyScale", "ConvLSTM2D"],
+            &["unsupported", "my_pkg>MyScale", "ConvLSTM1D"],
         ),
         ("bad/truncated.keras", &["zip"]),
         ("bad/not_zip.keras", &["zip"]),
@@ -63,7 +63,7 @@ fn inspect_lists_every_unsupported_layer_at_once() {
     let (ok, out, err) = keras2ov(&["inspect", &path("bad/custom_layer.keras")]);
     assert!(!ok);
     let all = format!("{out}{err}");
-    for w in ["my_pkg>MyScale", "ConvLSTM2D", "unsupported"] {
+    for w in ["my_pkg>MyScale", "ConvLSTM1D", "unsupported"] {
         assert!(all.contains(w), "inspect should name {w}:\n{all}");
     }
     // The layer inside the wrapper has its own row, with the parameters saved for it.

@@ -154,16 +154,20 @@ fn a_variable_sequence_length_is_fixed_by_the_data_or_input_shape() {
 
 #[test]
 fn layers_inside_wrappers_are_checked_too() {
-    let (ok, out, err) = keras2ov(&["inspect", &model("td_conv2d")]);
+    let bad = fixtures().join("bad/custom_layer.keras").display().to_string();
+    let (ok, out, err) = keras2ov(&["inspect", &bad]);
     assert!(!ok);
     let all = format!("{out}{err}");
     for w in [
-        "'td_conv/layer' (Conv2D)",
-        "'td_pool/layer' (MaxPooling2D)",
+        "'per_frame_lstm/layer' (ConvLSTM1D)",
+        "inside per_frame_lstm",
         "unsupported",
     ] {
         assert!(all.contains(w), "inspect should name {w}:\n{all}");
     }
+    // What a wrapper holds converts when it is supported.
+    let (ok, _, err) = keras2ov(&["inspect", &model("td_conv2d")]);
+    assert!(ok, "{err}");
 }
 
 #[test]

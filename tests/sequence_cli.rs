@@ -154,7 +154,10 @@ fn a_variable_sequence_length_is_fixed_by_the_data_or_input_shape() {
 
 #[test]
 fn layers_inside_wrappers_are_checked_too() {
-    let bad = fixtures().join("bad/custom_layer.keras").display().to_string();
+    let bad = fixtures()
+        .join("bad/custom_layer.keras")
+        .display()
+        .to_string();
     let (ok, out, err) = keras2ov(&["inspect", &bad]);
     assert!(!ok);
     let all = format!("{out}{err}");

@@ -342,7 +342,8 @@ impl<'a> LayerCall<'a> {
         self.check_weights(&self.sub_weights(part), expected)
     }
 
-    fn check_weights<'w>(
+    /// Check `have` against the config's `expected` names and shapes (count, then each shape).
+    pub fn check_weights<'w>(
         &self,
         have: &[&'w Weight],
         expected: &[(&str, Vec<usize>)],

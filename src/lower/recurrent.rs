@@ -95,7 +95,7 @@ impl Cell {
                 _ => ("bias", vec![cols]),
             });
         }
-        let w = check(lc, weights, &expected)?;
+        let w = lc.check_weights(weights, &expected)?;
         // Gate k's block of columns (the last axis) of a weight.
         let block = |a: &ArrayD<f32>, k: usize| {
             let axis = Axis(a.ndim() - 1);
@@ -261,34 +261,6 @@ fn cfg_bool(lc: &LayerCall, cfg: &Value, key: &str, default: bool) -> LResult<bo
             .as_bool()
             .ok_or_else(|| lc.error(format!("config '{key}' = {v} is not a boolean"))),
     }
-}
-
-/// The weights' count and shapes (the check of `LayerCall::weights`, on a subset).
-fn check<'w>(
-    lc: &LayerCall,
-    have: &[&'w Weight],
-    expected: &[(&str, Vec<usize>)],
-) -> LResult<Vec<&'w ArrayD<f32>>> {
-    if have.len() != expected.len() {
-        let names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
-        return Err(lc.error(format!(
-            "expected {} weight(s) [{}] in model.weights.h5, found {}",
-            expected.len(),
-            names.join(", "),
-            have.len()
-        )));
-    }
-    for (w, (name, shape)) in have.iter().zip(expected) {
-        if w.value.shape() != shape.as_slice() {
-            return Err(lc.error(format!(
-                "weight '{name}' ({}) has shape {:?}, the config implies {:?}",
-                w.path,
-                w.value.shape(),
-                shape
-            )));
-        }
-    }
-    Ok(have.iter().map(|w| &w.value).collect())
 }
 
 /// How the loop treats masked steps and what it returns (the RNN layer's config).

@@ -7,7 +7,7 @@
 //! see `window.rs`), so the JVP rule is the convolution of the tangent.
 
 use super::window::{batch_lead, emit_merged, eval_merged, spatial, split, Window};
-use super::{expect_f32, Arity, Array, Batch, ConvTranspose, Jvp, Lin, Primitive, Tan};
+use super::{expect_f32, Arity, Array, Batch, ConvTranspose, Jvp, Lin, Prim, Primitive, Tan};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, Shape, ValueId};
 use ndarray::IxDyn;
@@ -109,14 +109,7 @@ impl Primitive for Conv {
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
-        if tin[1].is_some() {
-            return Err(cx
-                .g
-                .error("unsupported: a convolution whose filters depend on the inputs"));
-        }
-        let w = cx.inputs(y)[1];
-        let t = tin[0].expect("a nonzero tangent");
-        Ok(Some(cx.g.apply(self.clone(), vec![t, w])?))
+        filters_constant_jvp(self.clone().into(), "a convolution", cx, y, tin)
     }
 
     linear_taylor!();
@@ -194,6 +187,25 @@ impl Conv {
         shape.extend(out);
         Array::from_shape_vec(IxDyn(&shape), y).map_err(|e| e.to_string())
     }
+}
+
+/// JVP of Conv and ConvTranspose: linear in the data (whose tangent may carry leading
+/// direction axes); filters are weights, so a tangent on them is refused.
+pub(super) fn filters_constant_jvp(
+    p: Prim,
+    what: &str,
+    cx: &mut Jvp,
+    y: ValueId,
+    tin: &[Tan],
+) -> GResult<Tan> {
+    if tin[1].is_some() {
+        return Err(cx.g.error(format!(
+            "unsupported: {what} whose filters depend on the inputs"
+        )));
+    }
+    let w = cx.inputs(y)[1];
+    let t = tin[0].expect("a nonzero tangent");
+    Ok(Some(cx.g.apply(p, vec![t, w])?))
 }
 
 #[cfg(test)]

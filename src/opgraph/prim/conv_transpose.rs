@@ -6,7 +6,7 @@
 //! `[C_in, C_out, *k]` or `[G, C_in/G, C_out/G, *k]` (the same tensor as the convolution it
 //! transposes). Linear in the data; its transpose is that convolution.
 
-use super::conv::filter_dims;
+use super::conv::{filter_dims, filters_constant_jvp};
 use super::window::{batch_lead, emit_merged, eval_merged, ints_attr, split, Window};
 use super::{expect_f32, Arity, Array, Batch, Conv, Jvp, Lin, Primitive, Tan};
 use crate::ir::{LayerCx, PortRef};
@@ -93,14 +93,7 @@ impl Primitive for ConvTranspose {
     }
 
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
-        if tin[1].is_some() {
-            return Err(cx.g.error(
-                "unsupported: a transposed convolution whose filters depend on the inputs",
-            ));
-        }
-        let w = cx.inputs(y)[1];
-        let t = tin[0].expect("a nonzero tangent");
-        Ok(Some(cx.g.apply(self.clone(), vec![t, w])?))
+        filters_constant_jvp(self.clone().into(), "a transposed convolution", cx, y, tin)
     }
 
     linear_taylor!();

@@ -13,7 +13,7 @@
 //! per-tap masks, whatever the window size.
 
 use super::window::{batch_lead, ints_attr, spatial, Window};
-use super::{expect_f32, Arity, Array, Batch, Jvp, Primitive, Tan};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Prim, Primitive, Tan};
 use crate::ir::{LayerCx, Port, PortRef};
 use crate::opgraph::{DType, GResult, Shape, ValueId};
 use ndarray::IxDyn;
@@ -203,6 +203,31 @@ pub(super) fn lead_of(x: &Shape, t: &Shape, what: &str) -> Result<Vec<usize>, St
         .iter()
         .map(|d| d.ok_or_else(|| format!("{what}: a leading axis of unknown size")))
         .collect()
+}
+
+/// JVP of PoolGather and PoolScatter: linear in their second input; the first (the pooled
+/// data) only selects positions, so its tangent does not enter.
+pub(super) fn selected_jvp(p: Prim, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
+    let Some(t2) = tin[1] else { return Ok(None) };
+    let ins = cx.inputs(y);
+    let full = cx.full(t2, ins[1])?;
+    Ok(Some(cx.g.apply(p, vec![ins[0], full])?))
+}
+
+/// Transpose of PoolGather / PoolScatter: the `partner` (the other one) on the cotangent.
+pub(super) fn selected_transpose(
+    partner: Prim,
+    cx: &mut Lin,
+    y: ValueId,
+    ct: ValueId,
+    linear: &[bool],
+) -> GResult<Option<Vec<(usize, ValueId)>>> {
+    if linear[0] || !linear[1] {
+        return Ok(None);
+    }
+    let x = cx.inputs(y)[0];
+    let f = cx.full_like(ct, y)?;
+    Ok(Some(vec![(1, cx.g.apply(partner, vec![x, f])?)]))
 }
 
 #[cfg(test)]

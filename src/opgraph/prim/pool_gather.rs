@@ -4,6 +4,7 @@
 
 use super::max_pool::{
     argmax, batch_second, count, lead_of, max_pool_layer, pooled, reshape, reshape_out,
+    selected_jvp, selected_transpose,
 };
 use super::window::Window;
 use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, PoolScatter, Primitive, Tan};
@@ -77,12 +78,8 @@ impl Primitive for PoolGather {
         reshape_out(cx, g)
     }
 
-    /// Linear in the tangent; the data only selects.
     fn jvp(&self, cx: &mut Jvp, y: ValueId, tin: &[Tan]) -> GResult<Tan> {
-        let Some(t2) = tin[1] else { return Ok(None) };
-        let ins = cx.inputs(y);
-        let full = cx.full(t2, ins[1])?;
-        Ok(Some(cx.g.apply(self.clone(), vec![ins[0], full])?))
+        selected_jvp(self.clone().into(), cx, y, tin)
     }
 
     linear_taylor!();
@@ -94,15 +91,10 @@ impl Primitive for PoolGather {
         ct: ValueId,
         linear: &[bool],
     ) -> GResult<Option<Vec<(usize, ValueId)>>> {
-        if linear[0] || !linear[1] {
-            return Ok(None);
-        }
-        let x = cx.inputs(y)[0];
-        let f = cx.full_like(ct, y)?;
-        let p = PoolScatter {
+        let partner = PoolScatter {
             window: self.window.clone(),
         };
-        Ok(Some(vec![(1, cx.g.apply(p, vec![x, f])?)]))
+        selected_transpose(partner.into(), cx, y, ct, linear)
     }
 
     fn batch_axis(&self, b: &Batch) -> Result<Option<usize>, String> {

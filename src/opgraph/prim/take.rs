@@ -35,6 +35,23 @@ pub(super) fn expect_index(d: DType) -> Result<(), String> {
     }
 }
 
+/// The data and index shapes of a gather along `axis` (Take, TakeAlong), checked: f32
+/// data, integer indices, an axis in range and of static length.
+pub(super) fn gather_operands<'a>(
+    ins: &[(DType, &'a Shape)],
+    axis: usize,
+    what: &str,
+) -> Result<(&'a Shape, &'a Shape), String> {
+    let ((dx, x), (di, idx)) = (ins[0], ins[1]);
+    if dx != DType::F32 {
+        return Err(format!("gathers from f32 values, got {dx:?}"));
+    }
+    expect_index(di)?;
+    check_axis(axis, x.len(), what)?;
+    static_len(x, axis)?;
+    Ok((x, idx))
+}
+
 pub(super) fn static_len(x: &Shape, axis: usize) -> Result<usize, String> {
     x[axis].ok_or_else(|| format!("the gathered axis {axis} must have a static size"))
 }
@@ -143,13 +160,7 @@ impl Primitive for Take {
     }
 
     fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
-        let ((dx, x), (di, idx)) = (ins[0], ins[1]);
-        if dx != DType::F32 {
-            return Err(format!("gathers from f32 values, got {dx:?}"));
-        }
-        expect_index(di)?;
-        check_axis(self.axis, x.len(), "Take")?;
-        static_len(x, self.axis)?;
+        let (x, idx) = gather_operands(ins, self.axis, "Take")?;
         let mut shape = x[..self.axis].to_vec();
         shape.extend_from_slice(idx);
         shape.extend_from_slice(&x[self.axis + 1..]);

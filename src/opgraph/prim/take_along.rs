@@ -4,8 +4,8 @@
 //! where an index is out of range, as JAX's tangent), so reverse mode needs no transpose rule
 //! of its own. The indices are never differentiated.
 
-use super::take::{emit_fill, expect_index, one_hot, resolve, static_len};
-use super::{check_axis, Arity, Array, Batch, Jvp, Primitive, Tan, F32};
+use super::take::{emit_fill, gather_operands, one_hot, resolve};
+use super::{Arity, Array, Batch, Jvp, Primitive, Tan, F32};
 use crate::ir::{LayerCx, PortRef};
 use crate::opgraph::{DType, GResult, OpGraph, ReduceOp, Shape, ValueId};
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -27,13 +27,7 @@ impl Primitive for TakeAlong {
     }
 
     fn infer(&self, ins: &[(DType, &Shape)]) -> Result<(DType, Shape), String> {
-        let ((dx, x), (di, idx)) = (ins[0], ins[1]);
-        if dx != DType::F32 {
-            return Err(format!("gathers from f32 values, got {dx:?}"));
-        }
-        expect_index(di)?;
-        check_axis(self.axis, x.len(), "TakeAlong")?;
-        static_len(x, self.axis)?;
+        let (x, idx) = gather_operands(ins, self.axis, "TakeAlong")?;
         let same = x.len() == idx.len()
             && x.iter()
                 .zip(idx.iter())

@@ -7,6 +7,7 @@
 //! `nu = E[(dy/dx)^2]` (Sobol' and Kucherenko, 2009); the scaled sensitivity
 //! `E|dy/dx| * std(x) / std(y)`; with interactions, `E|d2y/dxi dxj|`.
 
+mod charts;
 pub mod data;
 pub mod report_html;
 pub mod report_json;

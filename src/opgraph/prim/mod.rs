@@ -10,6 +10,7 @@
 
 mod ad;
 mod batch;
+pub mod outer;
 pub mod taylor;
 mod values;
 pub mod window;

@@ -1,8 +1,10 @@
 //! Reductions over a set of axes: sum, mean, max, min, product.
 
-use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Series, Tan, Taylor};
-use crate::ir::{bool_attr, numpy_broadcast, LayerCx, PortRef};
-use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, Tensor, ValueId};
+use super::{
+    expect_f32, outer, Arity, Array, Batch, Jvp, Lin, Primitive, Rewrite, Series, Tan, Taylor,
+};
+use crate::ir::{bool_attr, LayerCx, PortRef};
+use crate::opgraph::{BinaryOp, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 use ndarray::Axis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,38 +24,13 @@ pub struct Reduce {
     pub keep_dims: bool,
 }
 
-/// Sums over a leading axis at most this long are written as `Split` + `Add`s.
-const MAX_SPLIT_SUM: i64 = 8;
-
 impl Reduce {
     /// The length of the leading axis when this is a kept-dims sum over it alone, short and
-    /// static: the sum over directions that Taylor and forward mode make. OpenVINO runs a
-    /// `ReduceSum` as a kernel of its own, but an in-place `Split` (outermost axis) and `Add`s
-    /// fuse with the element-wise work around them.
-    fn outer_sum_parts(&self, cx: &LayerCx, x: PortRef) -> Option<i64> {
-        let r = *cx.port(x).dims.first()?;
-        let short = (2..=MAX_SPLIT_SUM).contains(&r);
-        (self.op == ReduceOp::Sum && self.axes == [0] && self.keep_dims && short).then_some(r)
+    /// static: the sum over directions that Taylor and forward mode make (see `outer`).
+    fn outer_sum_parts(&self, cx: &LayerCx, x: PortRef) -> Option<usize> {
+        let whole = self.op == ReduceOp::Sum && self.axes == [0] && self.keep_dims;
+        whole.then(|| outer::parts(&cx.port(x).dims)).flatten()
     }
-}
-
-/// `x` summed over its leading axis of length `parts`, as `Split` and a chain of `Add`s.
-fn emit_outer_sum(cx: &mut LayerCx, x: PortRef, parts: i64) -> PortRef {
-    let axis = cx.constant("Split/axis", &Tensor::I64(ndarray::arr0(0i64).into_dyn()));
-    let data = vec![("num_splits", parts.to_string())];
-    let outs = vec![cx.out(); parts as usize];
-    let slices = cx.aux_outputs("Split", "Split", "opset1", data, &[x, axis], outs);
-    let mut acc = slices[0];
-    for (k, &s) in slices[1..].iter().enumerate() {
-        let add = numpy_broadcast();
-        acc = if k + 2 == slices.len() {
-            cx.op("Add", "opset1", add, &[acc, s])
-        } else {
-            let out = cx.out();
-            cx.aux(&format!("Add.{k}"), "Add", "opset1", add, &[acc, s], out)
-        };
-    }
-    acc
 }
 
 impl Primitive for Reduce {
@@ -111,7 +88,8 @@ impl Primitive for Reduce {
 
     fn emit(&self, cx: &mut LayerCx, ins: &[PortRef]) -> PortRef {
         if let Some(parts) = self.outer_sum_parts(cx, ins[0]) {
-            return emit_outer_sum(cx, ins[0], parts);
+            let slices = outer::split(cx, "Split", ins[0], parts);
+            return outer::sum(cx, &slices);
         }
         let ty = match self.op {
             ReduceOp::Sum => "ReduceSum",

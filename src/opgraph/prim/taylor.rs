@@ -9,8 +9,8 @@
 //! weights as it is built, `[1, *S]`: each rule writes `y_k` as a part linear in the order-`k`
 //! coefficients plus a part made of lower orders, and `Taylor::top` sums that second part.
 
-use super::{Jvp, Primitive, Tan};
-use crate::opgraph::{GResult, OpGraph, Prim, ReduceOp, Tensor, ValueId};
+use super::{outer, Jvp, Primitive, Tan};
+use crate::opgraph::{BinaryOp, GResult, OpGraph, Prim, ReduceOp, Tensor, ValueId};
 
 /// Coefficients `c_1 ..= c_K` of one value (`None`: zero). An empty series is all zero.
 pub type Series = Vec<Tan>;
@@ -67,6 +67,19 @@ impl Taylor<'_> {
         };
         if k != self.order {
             return Ok(part);
+        }
+        if w.len() <= outer::MAX_PARTS && self.g.shape(v).first() == Some(&Some(w.len())) {
+            // Direction by direction: the `[R, ..]` product is never materialised.
+            let (w, rank) = (w.clone(), self.g.rank(v));
+            let mut sum: Tan = None;
+            for (r, &wr) in w.iter().enumerate() {
+                let mut p = outer::part_of(self.g, v, rank, r)?;
+                if wr != 1.0 {
+                    p = self.g.binary_scalar(BinaryOp::Mul, p, wr)?;
+                }
+                sum = self.add(sum, Some(p))?;
+            }
+            return Ok(sum);
         }
         let v = if w.iter().all(|&x| x == 1.0) {
             v

@@ -163,9 +163,9 @@ mod tests {
         let fv = array![[3.0, -2.0]].into_dyn();
         let out = eval(&g, &[av, fv]).unwrap();
         let whole = &out[3];
-        for k in 0..3 {
+        for (k, part) in out[..3].iter().enumerate() {
             let want = whole.slice(s![k..k + 1, ..]).to_owned().into_dyn();
-            assert_eq!(out[k], want, "part {k}");
+            assert_eq!(part, &want, "part {k}");
         }
         assert_eq!(whole.len_of(Axis(0)), 3);
     }

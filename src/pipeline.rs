@@ -42,7 +42,8 @@ pub fn emit_graph(graph: &OpGraph, name: &str, batch: Option<usize>) -> Result<I
         batch,
         model_name: name.to_string(),
     };
-    Ok(emit(graph, &opts)?)
+    let graph = crate::opgraph::sink::sink_transposes(graph)?;
+    Ok(emit(&graph, &opts)?)
 }
 
 /// Which derivatives to add to a model.

@@ -13,6 +13,7 @@
 mod build;
 pub mod prim;
 pub mod simplify;
+pub mod sink;
 
 pub use crate::tensor::{broadcast_shapes, num_elements, shape_fmt, DType, Dim, Shape, Tensor};
 pub use prim::{

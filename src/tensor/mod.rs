@@ -131,6 +131,25 @@ impl Tensor {
         }
     }
 
+    /// The value broadcast-aligned to `rank` (leading axes of length 1 added, as NumPy
+    /// broadcasting does) with its axes then permuted: output axis `i` is axis `perm[i]`.
+    pub fn aligned_permuted(&self, perm: &[usize]) -> Tensor {
+        fn go<T: Clone>(a: &ArrayD<T>, perm: &[usize]) -> ArrayD<T> {
+            let mut shape = vec![1; perm.len() - a.ndim()];
+            shape.extend_from_slice(a.shape());
+            let a = a.to_shape(IxDyn(&shape)).expect("same number of elements");
+            a.permuted_axes(IxDyn(perm))
+                .as_standard_layout()
+                .into_owned()
+        }
+        match self {
+            Tensor::F32(a) => Tensor::F32(go(a, perm)),
+            Tensor::I32(a) => Tensor::I32(go(a, perm)),
+            Tensor::I64(a) => Tensor::I64(go(a, perm)),
+            Tensor::Bool(a) => Tensor::Bool(go(a, perm)),
+        }
+    }
+
     /// A rank-0 constant of `dtype` holding `v` (converted as [`Tensor::from_f64`] does).
     pub fn scalar_of(dtype: DType, v: f64) -> Tensor {
         Tensor::from_f64(dtype, &ArrayD::from_elem(IxDyn(&[]), v))

@@ -146,6 +146,8 @@ fn attr(v: f64) -> String {
 }
 
 impl Primitive for Activation {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("{self:?}")
     }

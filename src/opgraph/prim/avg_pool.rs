@@ -47,6 +47,8 @@ impl AvgPool {
 }
 
 impl Primitive for AvgPool {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("AvgPool {}", self.window.describe())
     }

@@ -33,6 +33,8 @@ impl BinaryOp {
 }
 
 impl Primitive for BinaryOp {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("{self:?}")
     }

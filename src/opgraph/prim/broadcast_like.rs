@@ -12,6 +12,8 @@ use ndarray::IxDyn;
 pub struct BroadcastLike;
 
 impl Primitive for BroadcastLike {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         "BroadcastLike".into()
     }

@@ -13,6 +13,8 @@ pub enum ClassifyOp {
 }
 
 impl Primitive for ClassifyOp {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("{self:?}")
     }

@@ -30,6 +30,8 @@ impl CompareOp {
 }
 
 impl Primitive for CompareOp {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("{self:?}")
     }

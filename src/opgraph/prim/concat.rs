@@ -11,6 +11,8 @@ pub struct Concat {
 }
 
 impl Primitive for Concat {
+    one_axis_sinks!();
+
     fn label(&self) -> String {
         format!("Concat axis {}", self.axis)
     }

@@ -60,6 +60,8 @@ fn check_kernel(window: &Window, k: &[usize]) -> Result<(), String> {
 }
 
 impl Primitive for Conv {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!(
             "Convolution {} groups {}",

@@ -44,6 +44,8 @@ impl ConvTranspose {
 }
 
 impl Primitive for ConvTranspose {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!(
             "ConvolutionBackpropData {} output_padding {:?} groups {}",

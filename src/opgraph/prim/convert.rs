@@ -12,6 +12,8 @@ pub struct Convert {
 }
 
 impl Primitive for Convert {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("Convert to {}", self.to.ov_name())
     }

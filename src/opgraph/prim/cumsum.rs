@@ -14,6 +14,8 @@ pub struct Cumsum {
 }
 
 impl Primitive for Cumsum {
+    one_axis_sinks!();
+
     fn label(&self) -> String {
         let dir = if self.reverse { " reversed" } else { "" };
         format!("Cumsum axis {}{dir}", self.axis)

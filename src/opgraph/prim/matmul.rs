@@ -11,6 +11,8 @@ use ndarray::{Array3, Axis, IxDyn};
 pub struct MatMul;
 
 impl Primitive for MatMul {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         "MatMul".into()
     }

@@ -128,6 +128,8 @@ pub(super) fn reshape_out(cx: &mut LayerCx, x: PortRef) -> PortRef {
 }
 
 impl Primitive for MaxPool {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("MaxPool {}", self.window.describe())
     }

@@ -70,6 +70,13 @@ pub trait Primitive {
 
     /// A local simplification: an input that already is the value, or a cheaper primitive.
     fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite>;
+
+    /// Moving a transpose past this op (`opgraph/sink.rs`): when every input is transposed by
+    /// `perm` (output axis `i` is input axis `perm[i]`), `Some((q, out))` such that this op of
+    /// the transposed inputs equals `q` of the inputs transposed by `out`. Element-wise ops
+    /// answer themselves (`elementwise_sinks!();`), axis ops the permuted axes, ops that
+    /// need a layout `None` (`no_transpose_sinking!();`).
+    fn sink_transpose(&self, perm: &[usize]) -> Option<(Prim, Vec<usize>)>;
 }
 
 /// What [`Primitive::simplify`] can answer.
@@ -188,6 +195,46 @@ macro_rules! no_simplification {
     };
 }
 
+/// The transpose-sinking rule of an element-wise primitive: `elementwise_sinks!();`.
+macro_rules! elementwise_sinks {
+    () => {
+        fn sink_transpose(
+            &self,
+            perm: &[usize],
+        ) -> Option<($crate::opgraph::prim::Prim, Vec<usize>)> {
+            Some((self.clone().into(), perm.to_vec()))
+        }
+    };
+}
+
+/// The transpose-sinking rule of a primitive that works along one `axis` (a field):
+/// the same op along the input axis the transposed one came from. `one_axis_sinks!();`.
+macro_rules! one_axis_sinks {
+    () => {
+        fn sink_transpose(
+            &self,
+            perm: &[usize],
+        ) -> Option<($crate::opgraph::prim::Prim, Vec<usize>)> {
+            let mut q = Clone::clone(self);
+            q.axis = *perm.get(self.axis)?;
+            Some((q.into(), perm.to_vec()))
+        }
+    };
+}
+
+/// The transpose-sinking rule of a primitive a transpose cannot move past:
+/// `no_transpose_sinking!();`.
+macro_rules! no_transpose_sinking {
+    () => {
+        fn sink_transpose(
+            &self,
+            _perm: &[usize],
+        ) -> Option<($crate::opgraph::prim::Prim, Vec<usize>)> {
+            None
+        }
+    };
+}
+
 macro_rules! primitives {
     ($($(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident)),* $(,)?) => {
         $(mod $module; pub use $module::$ty;)*
@@ -246,6 +293,9 @@ macro_rules! primitives {
             }
             fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
                 match self { $(Prim::$variant(p) => p.simplify(g, ins)),* }
+            }
+            fn sink_transpose(&self, perm: &[usize]) -> Option<(Prim, Vec<usize>)> {
+                match self { $(Prim::$variant(p) => p.sink_transpose(perm)),* }
             }
         }
     };

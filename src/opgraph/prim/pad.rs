@@ -31,6 +31,16 @@ impl Pad {
 }
 
 impl Primitive for Pad {
+    /// The counts of each axis go to the input axis it came from.
+    fn sink_transpose(&self, perm: &[usize]) -> Option<(super::Prim, Vec<usize>)> {
+        let mut q = self.clone();
+        for (i, &p) in perm.iter().enumerate() {
+            q.begin[p] = *self.begin.get(i)?;
+            q.end[p] = *self.end.get(i)?;
+        }
+        Some((q.into(), perm.to_vec()))
+    }
+
     fn label(&self) -> String {
         format!("Pad {:?}/{:?} value {}", self.begin, self.end, self.value.0)
     }

@@ -18,6 +18,8 @@ pub struct PoolGather {
 }
 
 impl Primitive for PoolGather {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("PoolGather {}", self.window.describe())
     }

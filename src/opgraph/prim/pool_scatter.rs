@@ -18,6 +18,8 @@ pub struct PoolScatter {
 }
 
 impl Primitive for PoolScatter {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("PoolScatter {}", self.window.describe())
     }

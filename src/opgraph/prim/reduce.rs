@@ -34,6 +34,37 @@ impl Reduce {
 }
 
 impl Primitive for Reduce {
+    /// Over the input axes the reduced ones came from; without `keep_dims` the kept axes
+    /// keep their order, renumbered.
+    fn sink_transpose(&self, perm: &[usize]) -> Option<(super::Prim, Vec<usize>)> {
+        let mut axes: Vec<usize> = self
+            .axes
+            .iter()
+            .map(|&a| perm.get(a).copied())
+            .collect::<Option<_>>()?;
+        axes.sort_unstable();
+        let out = if self.keep_dims {
+            perm.to_vec()
+        } else {
+            let kept: Vec<usize> = (0..perm.len())
+                .filter(|i| !self.axes.contains(i))
+                .map(|i| perm[i])
+                .collect();
+            // Input axis `a` is output axis (number of kept input axes before it).
+            kept.iter()
+                .map(|&a| kept.iter().filter(|&&b| b < a).count())
+                .collect()
+        };
+        Some((
+            Reduce {
+                axes,
+                ..self.clone()
+            }
+            .into(),
+            out,
+        ))
+    }
+
     fn label(&self) -> String {
         format!("Reduce{:?} {:?}", self.op, self.axes)
     }

@@ -13,6 +13,8 @@ pub struct Reshape {
 }
 
 impl Primitive for Reshape {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("Reshape {}", shape_fmt(&self.shape))
     }

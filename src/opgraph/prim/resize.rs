@@ -192,6 +192,8 @@ impl Resize {
 }
 
 impl Primitive for Resize {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         let aa = if self.antialias { ", antialias" } else { "" };
         format!("Resize {:?}{aa} {:?}", self.method, self.axes)

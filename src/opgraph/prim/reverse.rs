@@ -11,6 +11,8 @@ pub struct Reverse {
 }
 
 impl Primitive for Reverse {
+    one_axis_sinks!();
+
     fn label(&self) -> String {
         format!("Reverse axis {}", self.axis)
     }

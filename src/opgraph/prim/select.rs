@@ -9,6 +9,8 @@ use crate::opgraph::{broadcast_shapes, DType, GResult, Shape, ValueId};
 pub struct Select;
 
 impl Primitive for Select {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         "Select".into()
     }

@@ -15,6 +15,8 @@ pub struct Slice {
 }
 
 impl Primitive for Slice {
+    one_axis_sinks!();
+
     fn label(&self) -> String {
         format!(
             "Slice {}:{}:{} on axis {}",

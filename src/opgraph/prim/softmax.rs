@@ -15,6 +15,8 @@ pub struct Softmax {
 }
 
 impl Primitive for Softmax {
+    one_axis_sinks!();
+
     fn label(&self) -> String {
         let name = if self.log { "LogSoftmax" } else { "Softmax" };
         format!("{name} axis {}", self.axis)

@@ -151,6 +151,8 @@ pub(super) fn emit_fill(
 }
 
 impl Primitive for Take {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("Take axis {}", self.axis)
     }

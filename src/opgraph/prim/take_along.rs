@@ -18,6 +18,8 @@ pub struct TakeAlong {
 }
 
 impl Primitive for TakeAlong {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("TakeAlong axis {}", self.axis)
     }

@@ -11,6 +11,8 @@ pub struct Tile {
 }
 
 impl Primitive for Tile {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("Tile {:?}", self.repeats)
     }

@@ -17,6 +17,8 @@ pub struct TopKIndices {
 }
 
 impl Primitive for TopKIndices {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         let which = if self.largest { "largest" } else { "smallest" };
         format!("TopKIndices {} {which} axis {}", self.k, self.axis)

@@ -17,6 +17,8 @@ impl Transpose {
 }
 
 impl Primitive for Transpose {
+    no_transpose_sinking!();
+
     fn label(&self) -> String {
         format!("Transpose {:?}", self.perm)
     }

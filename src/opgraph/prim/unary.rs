@@ -240,6 +240,8 @@ impl UnaryOp {
 }
 
 impl Primitive for UnaryOp {
+    elementwise_sinks!();
+
     fn label(&self) -> String {
         format!("{self:?}")
     }

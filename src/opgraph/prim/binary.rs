@@ -3,7 +3,7 @@
 //! `jax/_src/lax/lax.py`; `Max`/`Min` use JAX's balanced rule (ties split the tangent).
 
 use super::values::zip2;
-use super::{expect_f32, outer, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
+use super::{expect_f32, Arity, Array, Batch, Jvp, Lin, Primitive, Series, Tan, Taylor};
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{broadcast_shapes, CompareOp, DType, GResult, OpGraph, Shape, ValueId};
 
@@ -75,9 +75,6 @@ impl Primitive for BinaryOp {
         let mut data = numpy_broadcast();
         if *self == BinaryOp::Div {
             data.push(("m_pythondiv", "true".to_string()));
-        }
-        if let Some(y) = outer::eltwise_by_parts(cx, ty, data.clone(), ins) {
-            return y;
         }
         cx.op(ty, "opset1", data, ins)
     }

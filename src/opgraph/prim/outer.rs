@@ -1,8 +1,9 @@
 //! Values with a short static leading axis: the directions of forward and Taylor mode
 //! (`[R, B, ..]`, one row per tangent). OpenVINO's CPU plugin splits and concatenates along
-//! the outermost axis in place, and its fused element-wise kernels run much faster on
-//! same-shaped `[1, B, ..]` parts than on a `[B, ..]` operand broadcast along that axis, or
-//! than a `ReduceSum` over it; so such ops are written one direction at a time.
+//! the outermost axis in place, and fuses element-wise work on `[1, B, ..]` parts with what
+//! surrounds it, where a `ReduceSum` over that axis is a kernel of its own; so sums over
+//! directions, and in collapsed Taylor mode the products feeding them, are written one
+//! direction at a time.
 
 use crate::ir::{numpy_broadcast, LayerCx, PortRef};
 use crate::opgraph::{GResult, OpGraph, Prim, Tensor, ValueId};
@@ -55,52 +56,6 @@ pub fn sum(cx: &mut LayerCx, xs: &[PortRef]) -> PortRef {
         };
     }
     acc
-}
-
-/// An element-wise op `ty` of `ins` (NumPy broadcasting) where the result has a short leading
-/// axis that some operand broadcasts along: `Split` of the operands that have that axis, the
-/// op per part, `Concat` of the parts. `None` when the op is better written whole.
-pub fn eltwise_by_parts(
-    cx: &mut LayerCx,
-    ty: &'static str,
-    data: Vec<(&'static str, String)>,
-    ins: &[PortRef],
-) -> Option<PortRef> {
-    let out = cx.out();
-    let r = parts(&out.dims)?;
-    let rank = out.dims.len();
-    // An operand's leading length after NumPy alignment (missing axes are 1).
-    let lead = |cx: &LayerCx, p: PortRef| {
-        let d = &cx.port(p).dims;
-        if d.len() < rank {
-            1
-        } else {
-            d[0]
-        }
-    };
-    if ins.iter().all(|&p| lead(cx, p) != 1) {
-        return None; // nothing broadcasts along the leading axis
-    }
-    let split_ins: Vec<Option<Vec<PortRef>>> = ins
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| (lead(cx, p) != 1).then(|| split(cx, &format!("{ty}/split{i}"), p, r)))
-        .collect();
-    let mut part = out.clone();
-    part.dims[0] = 1;
-    let pieces: Vec<PortRef> = (0..r)
-        .map(|k| {
-            let args: Vec<PortRef> = ins
-                .iter()
-                .zip(&split_ins)
-                .map(|(&p, s)| s.as_ref().map_or(p, |s| s[k]))
-                .collect();
-            let name = format!("{ty}/part{k}");
-            cx.aux(&name, ty, "opset1", data.clone(), &args, part.clone())
-        })
-        .collect();
-    let axis = vec![("axis", "0".to_string())];
-    Some(cx.op("Concat", "opset1", axis, &pieces))
 }
 
 /// How many element-wise ops deep [`part_of`] looks for parts: enough for the products of

@@ -220,8 +220,23 @@ impl Primitive for Reduce {
 
     /// Reducing over no axis is the identity (and OpenVINO's CPU plugin refuses a Reduce
     /// with empty axes).
-    fn simplify(&self, _g: &OpGraph, _ins: &[ValueId]) -> Option<Rewrite> {
-        self.axes.is_empty().then_some(Rewrite::Input(0))
+    /// Nothing to reduce, or only axes of length 1: the input, or its reshape (which
+    /// OpenVINO runs in place, where a reduction is a kernel).
+    fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
+        let from = g.shape(ins[0]);
+        if !self.axes.iter().all(|&a| from.get(a) == Some(&Some(1))) {
+            return None;
+        }
+        if self.keep_dims || self.axes.is_empty() {
+            return Some(Rewrite::Input(0));
+        }
+        let shape: Shape = (0..from.len())
+            .filter(|a| !self.axes.contains(a))
+            .map(|a| from[a])
+            .collect();
+        let unknown = shape.iter().filter(|d| d.is_none()).count();
+        let reshape = super::Reshape { shape };
+        (unknown <= 1).then(|| Rewrite::Prim(reshape.into(), ins.to_vec()))
     }
 }
 
@@ -335,5 +350,29 @@ mod tests {
             Array::from_shape_vec(IxDyn(&[3, 2, 2]), (0..12).map(f64::from).collect()).unwrap();
         let out = eval(&g, &[xin]).unwrap();
         assert_eq!(out[0], array![[3.0], [7.0], [11.0]].into_dyn());
+    }
+
+    #[test]
+    fn reductions_over_axes_of_length_one_are_reshapes() {
+        use crate::opgraph::Prim;
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![Some(1), None, Some(1)]);
+        let kept = g.reduce(ReduceOp::Sum, x, vec![0, 2], true).unwrap();
+        assert_eq!(kept, x);
+        let dropped = g.reduce(ReduceOp::Max, x, vec![0], false).unwrap();
+        let real = g.reduce(ReduceOp::Sum, x, vec![1], false).unwrap();
+        g.output("d", dropped);
+        g.output("r", real);
+        // Rewrites into other primitives happen when the graph is simplified.
+        let h = crate::opgraph::simplify::simplify(&g).unwrap();
+        let kind = |name: &str| {
+            let v = h.outputs.iter().find(|(n, _)| n == name).unwrap().1;
+            h.node(v).prim().cloned()
+        };
+        assert!(matches!(kind("d"), Some(Prim::Reshape(_))));
+        assert!(matches!(kind("r"), Some(Prim::Reduce(_))));
+        let xin = Array::from_shape_vec(IxDyn(&[1, 3, 1]), vec![1.0, -2.0, 5.0]).unwrap();
+        let out = eval(&h, &[xin]).unwrap();
+        assert_eq!(out[0], array![[1.0], [-2.0], [5.0]].into_dyn());
     }
 }

@@ -58,47 +58,8 @@ impl OpGraph {
         self.apply(Select, vec![cond, then, els])
     }
 
-    /// `a @ b`. A concatenation of a few single columns times constant rows (scalar inputs
-    /// concatenated into a first Dense layer, as PINNs are built) is written as
-    /// `sum_k a_k * b[k]`: OpenVINO fuses those multiply-adds with the bias and activation
-    /// after them and skips the concatenation, which its reference kernel copies slowly (19%
-    /// of the forward pass of a 3-input tanh MLP at batch 16384).
     pub fn matmul(&mut self, a: ValueId, b: ValueId) -> GResult<ValueId> {
-        if let Some(y) = self.columns_times_rows(a, b)? {
-            return Ok(y);
-        }
         self.apply(MatMul, vec![a, b])
-    }
-
-    fn columns_times_rows(&mut self, a: ValueId, b: ValueId) -> GResult<Option<ValueId>> {
-        const MAX_COLUMNS: usize = 8;
-        let Some(super::Prim::Concat(c)) = self.node(a).prim() else {
-            return Ok(None);
-        };
-        let parts = self.node(a).inputs.clone();
-        let columns = c.axis + 1 == self.rank(a)
-            && parts.len() <= MAX_COLUMNS
-            && parts
-                .iter()
-                .all(|&p| self.shape(p).last() == Some(&Some(1)));
-        let rows = match self.as_constant(b) {
-            Some(Tensor::F32(w)) if w.ndim() == 2 && w.shape()[0] == parts.len() => w.clone(),
-            _ => return Ok(None),
-        };
-        if !columns || self.dtype(a) != DType::F32 {
-            return Ok(None);
-        }
-        let mut sum = None;
-        for (k, &p) in parts.iter().enumerate() {
-            let row = rows.slice(ndarray::s![k..k + 1, ..]).to_owned();
-            let row = self.constant(Tensor::F32(row.into_dyn()));
-            let t = self.mul(p, row)?;
-            sum = Some(match sum {
-                None => t,
-                Some(acc) => self.add(acc, t)?,
-            });
-        }
-        Ok(sum)
     }
 
     pub fn reshape(&mut self, x: ValueId, shape: Shape) -> GResult<ValueId> {
@@ -268,62 +229,5 @@ impl OpGraph {
             .map(|(_, &d)| d)
             .collect();
         self.reshape(x, shape)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::interp::eval;
-    use crate::opgraph::prim::MatMul;
-    use crate::opgraph::{DType, OpGraph, Prim, Tensor};
-    use ndarray::{array, ArrayD, IxDyn};
-
-    #[test]
-    fn concatenated_columns_times_constant_rows_are_multiply_adds() {
-        // x, y, z [B, 1] -> Concatenate -> @ W [3, 4]: no Concat, no MatMul, same values as
-        // the MatMul itself.
-        let w = ArrayD::from_shape_vec(
-            IxDyn(&[3, 4]),
-            (0..12).map(|i| i as f32 * 0.25 - 1.0).collect(),
-        )
-        .unwrap();
-        let build = |rewrite: bool| {
-            let mut g = OpGraph::new();
-            let cols: Vec<_> = ["x", "y", "z"]
-                .iter()
-                .map(|n| g.parameter(n, DType::F32, vec![None, Some(1)]))
-                .collect();
-            let c = g.concat(&cols, 1).unwrap();
-            let wc = g.constant(Tensor::F32(w.clone()));
-            let y = if rewrite {
-                g.matmul(c, wc).unwrap()
-            } else {
-                g.apply(MatMul, vec![c, wc]).unwrap()
-            };
-            g.output("y", y);
-            g
-        };
-        let (fast, plain) = (build(true), build(false));
-        let live = fast.live_nodes();
-        let kinds: Vec<_> = fast
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| live[*i])
-            .filter_map(|(_, n)| n.prim())
-            .collect();
-        assert!(!kinds
-            .iter()
-            .any(|p| matches!(p, Prim::MatMul(_) | Prim::Concat(_))));
-        let ins = [
-            array![[1.0], [-2.0]].into_dyn(),
-            array![[0.5], [3.0]].into_dyn(),
-            array![[-1.5], [0.25]].into_dyn(),
-        ];
-        let (a, b) = (eval(&fast, &ins).unwrap(), eval(&plain, &ins).unwrap());
-        let err = (&a[0] - &b[0])
-            .mapv(f64::abs)
-            .fold(0.0, |m: f64, &v| m.max(v));
-        assert!(err < 1e-12, "max |diff| {err}");
     }
 }

@@ -30,7 +30,9 @@ pub fn sink_transposes(g: &OpGraph) -> GResult<OpGraph> {
     let live = g.live_nodes();
     let mut out = OpGraph::new();
     let mut lazy: Vec<Option<Lazy>> = vec![None; g.nodes.len()];
-    let mut done: HashMap<ValueId, ValueId> = HashMap::new();
+    // Made transposes by what they transpose: each is made once, however many old nodes
+    // (one per layer that needs the layout) stand for it.
+    let mut done: HashMap<(ValueId, Vec<usize>), ValueId> = HashMap::new();
     for &p in &g.inputs {
         let n = g.node(p);
         let v = out.parameter(g.input_name(p), n.dtype, n.shape.clone());
@@ -125,18 +127,19 @@ fn sunk(
 fn materialize(
     out: &mut OpGraph,
     lazy: &[Option<Lazy>],
-    done: &mut HashMap<ValueId, ValueId>,
+    done: &mut HashMap<(ValueId, Vec<usize>), ValueId>,
     i: ValueId,
 ) -> GResult<ValueId> {
     let l = lazy[i].as_ref().expect("inputs come first");
     let Some(perm) = &l.perm else {
         return Ok(l.v);
     };
-    if let Some(&v) = done.get(&i) {
+    let key = (l.v, perm.clone());
+    if let Some(&v) = done.get(&key) {
         return Ok(v);
     }
     let v = out.transpose(l.v, perm.clone())?;
-    done.insert(i, v);
+    done.insert(key, v);
     Ok(v)
 }
 
@@ -213,6 +216,21 @@ mod tests {
             let err = (w - o).mapv(f64::abs).fold(0.0, |a: f64, &b| a.max(b));
             assert!(err < 1e-12, "max |diff| {err}");
         }
+    }
+
+    #[test]
+    fn one_transpose_per_value_and_permutation() {
+        // Every layer that needs channels-first transposes the input itself: one is made.
+        let mut g = OpGraph::new();
+        let x = g.parameter("x", DType::F32, vec![None, Some(3), Some(4)]);
+        for k in 0..3 {
+            let t = g.transpose(x, vec![0, 2, 1]).unwrap();
+            let w = g.constant(ramp(&[3, 2], 0.1 * (k + 1) as f32));
+            let y = g.matmul(t, w).unwrap();
+            g.output(&format!("y{k}"), y);
+        }
+        assert_eq!(transposes(&g), 3);
+        assert_eq!(transposes(&sink_transposes(&g).unwrap()), 1);
     }
 
     #[test]

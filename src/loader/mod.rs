@@ -22,6 +22,7 @@ mod error;
 mod isolate;
 mod limits;
 mod order;
+mod raw_json;
 mod weights;
 
 pub use config::MAX_CONFIG_VALUES;

@@ -8,7 +8,7 @@
 //! batch normalisations, activations, paddings, residual adds and concatenations between two
 //! convolutions commute with them, so the pairs meet and cancel.
 
-use super::prim::{inverse_perm, Prim, Primitive};
+use super::prim::{compose_perms, inverse_perm, is_identity_perm, Prim, Primitive};
 use super::{GResult, Kind, OpGraph, ValueId};
 use std::collections::HashMap;
 
@@ -18,10 +18,6 @@ use std::collections::HashMap;
 struct Lazy {
     v: ValueId,
     perm: Option<Vec<usize>>,
-}
-
-fn is_identity(perm: &[usize]) -> bool {
-    perm.iter().enumerate().all(|(i, &p)| i == p)
 }
 
 /// A copy of `g` with its transposes moved down as far as they go. Inputs and outputs keep
@@ -51,14 +47,13 @@ pub fn sink_transposes(g: &OpGraph) -> GResult<OpGraph> {
             },
             Kind::Prim(Prim::Transpose(t)) => {
                 let from = lazy[node.inputs[0]].clone().expect("inputs come first");
-                // Transpose(Transpose(v, p), q) is Transpose(v, r) with r[i] = p[q[i]].
-                let perm: Vec<usize> = match &from.perm {
-                    Some(p) => t.perm.iter().map(|&q| p[q]).collect(),
+                let perm = match &from.perm {
+                    Some(p) => compose_perms(p, &t.perm),
                     None => t.perm.clone(),
                 };
                 Lazy {
                     v: from.v,
-                    perm: (!is_identity(&perm)).then_some(perm),
+                    perm: (!is_identity_perm(&perm)).then_some(perm),
                 }
             }
             Kind::Prim(p) => match sunk(g, &mut out, &lazy, p, &node.inputs)? {
@@ -119,7 +114,7 @@ fn sunk(
         });
     }
     let v = out.apply_rewriting(q, ins)?;
-    let perm = (!is_identity(&out_perm)).then_some(out_perm);
+    let perm = (!is_identity_perm(&out_perm)).then_some(out_perm);
     Ok(Some(Lazy { v, perm }))
 }
 
@@ -253,6 +248,14 @@ mod tests {
             let y = op(&mut g, t);
             g.output("y", y);
             let h = sink_transposes(&g).unwrap();
+            // The op now reads the input itself: the transpose moved below it.
+            let live = h.live_nodes();
+            let op_reads_x = h.nodes.iter().enumerate().any(|(i, n)| {
+                live[i]
+                    && !matches!(n.prim(), None | Some(Prim::Transpose(_)))
+                    && n.inputs.contains(&h.inputs[0])
+            });
+            assert!(op_reads_x, "case {k}: the transpose did not move");
             let xv = ramp(&[3, 4, 5], 0.3).to_f64();
             let want = eval(&g, std::slice::from_ref(&xv)).unwrap();
             let got = eval(&h, &[xv]).unwrap();

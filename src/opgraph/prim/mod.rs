@@ -356,3 +356,4 @@ pub use resize::Method as ResizeMethod;
 
 pub use reduce::ReduceOp;
 pub use take::one_hot;
+pub use transpose::{compose_perms, is_identity_perm};

@@ -12,8 +12,18 @@ pub struct Transpose {
 
 impl Transpose {
     fn is_identity(&self) -> bool {
-        self.perm.iter().enumerate().all(|(i, &p)| i == p)
+        is_identity_perm(&self.perm)
     }
+}
+
+/// Whether `perm` leaves every axis in place.
+pub fn is_identity_perm(perm: &[usize]) -> bool {
+    perm.iter().enumerate().all(|(i, &p)| i == p)
+}
+
+/// The one permutation that `Transpose(Transpose(x, inner), outer)` is: `inner[outer[i]]`.
+pub fn compose_perms(inner: &[usize], outer: &[usize]) -> Vec<usize> {
+    outer.iter().map(|&q| inner[q]).collect()
 }
 
 impl Primitive for Transpose {
@@ -92,7 +102,7 @@ impl Primitive for Transpose {
         // A transpose of a transpose is one transpose.
         match &g.node(ins[0]).kind {
             Kind::Prim(Prim::Transpose(inner)) => {
-                let perm = self.perm.iter().map(|&p| inner.perm[p]).collect();
+                let perm = compose_perms(&inner.perm, &self.perm);
                 Some(Rewrite::Prim(
                     Prim::Transpose(Transpose { perm }),
                     g.node(ins[0]).inputs.clone(),

@@ -1,10 +1,12 @@
-//! EinsumDense and `keras.ops.einsum`, the attention layers (MultiHeadAttention,
-//! GroupQueryAttention, Attention, AdditiveAttention) and `keras.ops.dot_product_attention`,
-//! with Keras 3.15's formulas and masks (`docs/semantics/sequence.md` §12-§16): einsums become
-//! matmuls (`einsum.rs`), masked scores are selected away before the softmax.
+//! The attention layers (MultiHeadAttention, GroupQueryAttention, Attention,
+//! AdditiveAttention) and `keras.ops.dot_product_attention`, with Keras 3.15's formulas and
+//! masks (`docs/semantics/sequence.md` §12-§16): projections are EinsumDense layers
+//! (`einsum_dense.rs`), einsums become matmuls (`einsum.rs`), masked scores are selected away
+//! before the softmax.
 
 use super::call::{LayerCall, Val};
 use super::einsum::einsum;
+use super::einsum_dense::{einsum_dense_with, kernel_and_bias, lerr};
 use super::{activations, LResult};
 use crate::opgraph::{BinaryOp, CompareOp, DType, OpGraph, Tensor, UnaryOp, ValueId};
 use ndarray::{ArrayD, IxDyn};
@@ -14,111 +16,6 @@ use serde_json::Value;
 const JAX_LARGE_NEGATIVE: f32 = -0.7 * f32::MAX;
 /// The `Softmax` layer's fill for masked inputs.
 const SOFTMAX_LARGE_NEGATIVE: f32 = -1e9;
-
-fn lerr<'a>(lc: &'a LayerCall<'a>) -> impl Fn(String) -> super::LowerError + 'a {
-    move |m| lc.error(m)
-}
-
-/// `y = einsum(equation, x, kernel) + bias`, then `activation` (an EinsumDense).
-fn einsum_dense_with(
-    g: &mut OpGraph,
-    lc: &LayerCall,
-    equation: &str,
-    x: ValueId,
-    kernel: &ArrayD<f32>,
-    bias: Option<&ArrayD<f32>>,
-    activation: &Value,
-) -> LResult<ValueId> {
-    let k = g.constant(Tensor::F32(kernel.clone()));
-    let mut y = einsum(g, equation, &[x, k]).map_err(lerr(lc))?;
-    if let Some(b) = bias {
-        y = add_bias(g, y, b)?;
-    }
-    activations::apply(g, lc, activation, y)
-}
-
-/// `y + bias`. When `y` is a matmul whose last axis was split by a reshape (a projection to
-/// heads) and the bias covers exactly the split axes, the bias is added before the reshape,
-/// where the CPU plugin fuses it into the matmul.
-fn add_bias(g: &mut OpGraph, y: ValueId, bias: &ArrayD<f32>) -> LResult<ValueId> {
-    let node = g.node(y).clone();
-    let split_matmul = match (&node.kind, node.inputs.first()) {
-        (crate::opgraph::Kind::Prim(crate::opgraph::Prim::Reshape(_)), Some(&m)) => {
-            matches!(g.node(m).prim(), Some(crate::opgraph::Prim::MatMul(_))).then_some(m)
-        }
-        _ => None,
-    };
-    if let Some(m) = split_matmul {
-        let (ys, ms) = (g.shape(y).clone(), g.shape(m).clone());
-        let split = ys.len() + 1 - ms.len();
-        let trailing: Vec<usize> = ys[ys.len() - split..].iter().flatten().copied().collect();
-        let same_lead = ys[..ys.len() - split] == ms[..ms.len() - 1];
-        if same_lead && trailing.len() == split && bias.shape() == trailing.as_slice() {
-            let n = bias.len();
-            let flat = bias
-                .clone()
-                .into_shape_with_order(IxDyn(&[n]))
-                .expect("n elements");
-            let b = g.constant(Tensor::F32(flat));
-            let added = g.add(m, b)?;
-            return Ok(g.reshape(added, ys)?);
-        }
-    }
-    let b = g.constant(Tensor::F32(bias.clone()));
-    Ok(g.add(y, b)?)
-}
-
-/// The weights of an EinsumDense: a kernel of rank `kernel_rank` and an optional bias.
-fn kernel_and_bias<'w>(
-    lc: &LayerCall,
-    have: &[&'w crate::layer_graph::Weight],
-    kernel_rank: usize,
-    what: &str,
-) -> LResult<(&'w ArrayD<f32>, Option<&'w ArrayD<f32>>)> {
-    match have {
-        [k] if k.value.ndim() == kernel_rank => Ok((&k.value, None)),
-        [k, b] if k.value.ndim() == kernel_rank => Ok((&k.value, Some(&b.value))),
-        _ => Err(lc.error(format!(
-            "{what}: expected a kernel of rank {kernel_rank} and an optional bias in \
-             model.weights.h5, found {} weight(s)",
-            have.len()
-        ))),
-    }
-}
-
-/// `keras.layers.EinsumDense(equation, output_shape, bias_axes, activation)`.
-pub fn einsum_dense(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
-    let x = lc.input()?;
-    let eq = lc
-        .cfg("equation")
-        .and_then(Value::as_str)
-        .ok_or_else(|| lc.error("config has no 'equation'"))?;
-    let kernel_spec = eq
-        .split("->")
-        .next()
-        .and_then(|l| l.split(',').nth(1))
-        .ok_or_else(|| lc.error(format!("equation '{eq}' has no kernel operand")))?;
-    let have: Vec<_> = lc.layer.weights.iter().collect();
-    let (k, b) = kernel_and_bias(lc, &have, kernel_spec.len(), "EinsumDense")?;
-    if b.is_some() != lc.cfg("bias_axes").is_some() {
-        return Err(lc.error("the weights do not match 'bias_axes'"));
-    }
-    let act = lc.cfg("activation").cloned().unwrap_or(Value::Null);
-    Ok(vec![einsum_dense_with(g, lc, eq, x, k, b, &act)?])
-}
-
-/// `keras.ops.einsum(subscripts, *operands)`.
-pub fn einsum_op(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
-    let eq = lc
-        .cfg("subscripts")
-        .and_then(Value::as_str)
-        .ok_or_else(|| lc.error("config has no 'subscripts'"))?;
-    let xs = lc.all_tensors();
-    if xs.iter().any(|&x| g.dtype(x) != DType::F32) {
-        return Err(lc.error("unsupported: einsum of non-float operands"));
-    }
-    Ok(vec![einsum(g, eq, &xs).map_err(lerr(lc))?])
-}
 
 /// `_build_proj_equation(free, bound, output)` of multi_head_attention.py.
 fn proj_equation(free: usize, bound: usize, output: usize) -> String {

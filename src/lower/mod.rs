@@ -8,6 +8,7 @@ mod call;
 mod convolutional;
 mod core_layers;
 pub mod einsum;
+mod einsum_dense;
 mod image;
 mod indexing;
 mod merging;

@@ -4,7 +4,7 @@ use super::call::LayerCall;
 use super::pooling::Pool;
 use super::{activations, convolutional, core_layers, image, merging, normalization};
 use super::{attention, indexing, numpy_ops, padding, pooling, pooling1d, reshaping, spectral};
-use super::{recurrent, wrapped, KTensor, LResult, Unsupported};
+use super::{einsum_dense, recurrent, wrapped, KTensor, LResult, Unsupported};
 use crate::layer_graph::{KerasModel, LayerNode, NodeKind};
 use crate::opgraph::{BinaryOp, CompareOp, OpGraph, ReduceOp, UnaryOp, ValueId};
 use std::f64::consts::{LOG10_E, LOG2_E};
@@ -82,7 +82,7 @@ const LAYERS: &[(&str, LowerFn, Mask)] = &[
         Drop,
     ),
     ("GlobalMaxPooling1D", pooling1d::global_max_pooling_1d, Drop),
-    ("EinsumDense", attention::einsum_dense, Drop),
+    ("EinsumDense", einsum_dense::einsum_dense, Drop),
     ("MultiHeadAttention", attention::multi_head_attention, Keep),
     (
         "GroupQueryAttention",
@@ -308,7 +308,7 @@ const OPS: &[(&str, LowerFn)] = &[
     ("FFT", spectral::fft),
     ("FFT2", spectral::fft2),
     ("IFFT2", spectral::ifft2),
-    ("Einsum", attention::einsum_op),
+    ("Einsum", einsum_dense::einsum_op),
     ("DotProductAttention", attention::dot_product_attention_op),
     ("Take", indexing::take),
     ("TakeAlongAxis", indexing::take_along_axis),

@@ -200,6 +200,25 @@ struct ConvSetup {
     use_bias: bool,
 }
 
+impl ConvSetup {
+    /// The end every convolution layer shares: the bias (when `use_bias`), back to the
+    /// layer's data format, the fused activation.
+    fn finish(
+        &self,
+        g: &mut OpGraph,
+        lc: &LayerCall,
+        y: ValueId,
+        bias: Option<&ArrayD<f32>>,
+    ) -> LResult<Vec<ValueId>> {
+        let y = match bias.filter(|_| self.use_bias) {
+            Some(b) => add_bias(g, y, b)?,
+            None => y,
+        };
+        let y = from_cf(g, y, self.cf)?;
+        Ok(vec![activate(g, lc, y)?])
+    }
+}
+
 fn setup(g: &mut OpGraph, lc: &LayerCall, min_rank: usize) -> LResult<ConvSetup> {
     let x = lc.input()?;
     let rank = g.rank(x);
@@ -277,12 +296,8 @@ pub fn conv(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> {
         s.strides.clone(),
         s.dilations.clone(),
     )?;
-    let mut y = apply_conv(g, xc, conv_filters(w[0], groups), win)?;
-    if s.use_bias {
-        y = add_bias(g, y, w[1])?;
-    }
-    let y = from_cf(g, y, s.cf)?;
-    Ok(vec![activate(g, lc, y)?])
+    let y = apply_conv(g, xc, conv_filters(w[0], groups), win)?;
+    s.finish(g, lc, y, w.get(1).copied())
 }
 
 /// Conv1DTranspose, Conv2DTranspose, Conv3DTranspose: kernel `(*k, F, C_in)`. Keras' pads
@@ -350,12 +365,8 @@ pub fn conv_transpose(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> 
         output_padding: op,
         groups: 1,
     };
-    let mut y = g.apply(p, vec![s.xc, wc])?;
-    if s.use_bias {
-        y = add_bias(g, y, w[1])?;
-    }
-    let y = from_cf(g, y, s.cf)?;
-    Ok(vec![activate(g, lc, y)?])
+    let y = g.apply(p, vec![s.xc, wc])?;
+    s.finish(g, lc, y, w.get(1).copied())
 }
 
 /// Non-negative ints per spatial axis (output padding).
@@ -394,12 +405,8 @@ pub fn depthwise_conv(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> 
         s.strides.clone(),
         s.dilations.clone(),
     )?;
-    let mut y = apply_conv(g, s.xc, depthwise_filters(w[0]), win)?;
-    if s.use_bias {
-        y = add_bias(g, y, w[1])?;
-    }
-    let y = from_cf(g, y, s.cf)?;
-    Ok(vec![activate(g, lc, y)?])
+    let y = apply_conv(g, s.xc, depthwise_filters(w[0]), win)?;
+    s.finish(g, lc, y, w.get(1).copied())
 }
 
 /// SeparableConv1D/2D: the depthwise step (strides, padding, dilation), then a 1x1
@@ -429,9 +436,7 @@ pub fn separable_conv(g: &mut OpGraph, lc: &LayerCall) -> LResult<Vec<ValueId>> 
         s.dilations.clone(),
     )?;
     let y = separable(g, s.xc, w[0], w[1], win)?;
-    let y = if s.use_bias { add_bias(g, y, w[2])? } else { y };
-    let y = from_cf(g, y, s.cf)?;
-    Ok(vec![activate(g, lc, y)?])
+    s.finish(g, lc, y, w.get(2).copied())
 }
 
 /// Depthwise then pointwise (channels-first).

@@ -139,13 +139,7 @@ mod tests {
 
     fn p(k: &[usize], s: &[usize], pb: &[usize], pe: &[usize]) -> AvgPool {
         AvgPool {
-            window: Window {
-                kernel: k.to_vec(),
-                strides: s.to_vec(),
-                dilations: vec![1; k.len()],
-                pads_begin: pb.to_vec(),
-                pads_end: pe.to_vec(),
-            },
+            window: Window::undilated(k, s, pb, pe),
         }
     }
 

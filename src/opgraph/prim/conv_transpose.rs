@@ -186,13 +186,7 @@ mod tests {
         groups: usize,
     ) -> ConvTranspose {
         ConvTranspose {
-            window: Window {
-                kernel: k.to_vec(),
-                strides: s.to_vec(),
-                dilations: vec![1; k.len()],
-                pads_begin: pb.to_vec(),
-                pads_end: pe.to_vec(),
-            },
+            window: Window::undilated(k, s, pb, pe),
             output_padding: op.to_vec(),
             groups,
         }

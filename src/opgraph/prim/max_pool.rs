@@ -240,13 +240,7 @@ mod tests {
 
     fn p(k: &[usize], s: &[usize], pb: &[usize], pe: &[usize]) -> MaxPool {
         MaxPool {
-            window: Window {
-                kernel: k.to_vec(),
-                strides: s.to_vec(),
-                dilations: vec![1; k.len()],
-                pads_begin: pb.to_vec(),
-                pads_end: pe.to_vec(),
-            },
+            window: Window::undilated(k, s, pb, pe),
         }
     }
 

@@ -21,6 +21,18 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window without dilation, for tests: kernel, strides, pads at the start and end.
+    #[cfg(test)]
+    pub(crate) fn undilated(k: &[usize], s: &[usize], pb: &[usize], pe: &[usize]) -> Window {
+        Window {
+            kernel: k.to_vec(),
+            strides: s.to_vec(),
+            dilations: vec![1; k.len()],
+            pads_begin: pb.to_vec(),
+            pads_end: pe.to_vec(),
+        }
+    }
+
     /// The number of spatial axes.
     pub fn rank(&self) -> usize {
         self.kernel.len()

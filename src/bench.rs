@@ -70,7 +70,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let differentiate = || format!("cannot differentiate {}", a.model.display());
     let mode = pipeline::derivative_mode(&graph, &d).with_context(differentiate)?;
     let graph = pipeline::with_derivatives(&graph, &d).with_context(differentiate)?;
-    let ir = pipeline::emit_graph(&graph, &loaded.model.name, Some(a.batch))?;
+    let ir = pipeline::emit_graph(&graph, &loaded.model.name, Some(a.batch), d.chunking())?;
     let mut rt = Runtime::new(&a.run.device, commands::precision(&a.run))?;
     rt.set_performance_hint(a.hint)?;
     if let Some(n) = a.threads {

@@ -558,6 +558,7 @@ fn static_batch_and_input_errors() {
     let opts = EmitOptions {
         batch: Some(3),
         model_name: "static".into(),
+        ..Default::default()
     };
     let ir = emit(&g, &opts).unwrap();
     let mut rt = runtime();

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{compare, fixtures, get, manifest, read_npz};
+use keras2ov::emit::{self, ChunkPolicy};
 use keras2ov::interp;
 use keras2ov::opgraph::{DType, OpGraph};
 use keras2ov::pde::{self, Operators};
@@ -137,46 +138,63 @@ fn laplacians_and_second_partials_match_jax_hessians() {
 }
 
 /// The PINN through the CLI and OpenVINO: the heat residual `u_t - 0.1 u_xx` and the
-/// Laplacian against JAX, and the same names `jacobian` writes.
+/// Laplacian against JAX, and the same names `jacobian` writes; again on the fixture's samples
+/// repeated 2401 times, a batch the emitter cuts into 3 chunks for the cache (of 4002, 4002
+/// and 4001 samples: a misplaced chunk would show).
 #[test]
 fn the_cli_builds_operators_and_residuals_into_the_ir() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixtures().join("models/model_pinn.keras");
     let inputs = fixtures().join("models/model_pinn.inputs.npz");
-    let out = dir.path().join("d.npz");
-    let (ok, _, err) = common::keras2ov(&[
-        "jacobian",
-        model.to_str().unwrap(),
-        "-i",
-        inputs.to_str().unwrap(),
-        "--laplacian",
-        "--derivative",
-        "u/x/t",
-        "--residual",
-        "heat=u_t - 0.1*u_xx",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let got = read_npz(&out);
-    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["u", "laplacian/u", "derivative/u/x/t", "heat"]);
+    let tiled = dir.path().join("tiled.npz");
+    let repeat = 2401;
+    let arrays: Vec<(String, ArrayD<f32>)> = read_npz(&inputs)
+        .into_iter()
+        .map(|(n, a)| {
+            let views = vec![a.view(); repeat];
+            (n, ndarray::concatenate(Axis(0), &views).unwrap())
+        })
+        .collect();
+    keras2ov::io::write_npz(&tiled, &arrays).unwrap();
     let j = read_npz(&fixtures().join("models/model_pinn.derivs.npz"));
     let h = |a: &str, b: &str| get(&j, &format!("hessian/u/{a}/{b}")).mapv(f64::from);
     let flat = |a: ArrayD<f64>| a.into_shape_with_order(IxDyn(&[5, 1])).unwrap();
     let lap = flat(h("x", "x") + h("t", "t"));
     let heat = flat(get(&j, "jacobian/u/t").mapv(f64::from)) - flat(h("x", "x")) * 0.1;
-    for (name, want) in [
+    let wants = [
         ("laplacian/u", lap),
         ("heat", heat),
         ("derivative/u/x/t", flat(h("x", "t"))),
-    ] {
-        let have = get(&got, name).mapv(f64::from);
-        let want32 = want.mapv(|v| v as f32);
-        assert!(
-            compare(&have, &want32, 1e-4, 1e-3).is_none(),
-            "{name}: {have} vs {want}"
-        );
+    ];
+    for (inputs, copies) in [(&inputs, 1), (&tiled, repeat)] {
+        let out = dir.path().join("d.npz");
+        let (ok, _, err) = common::keras2ov(&[
+            "jacobian",
+            model.to_str().unwrap(),
+            "-i",
+            inputs.to_str().unwrap(),
+            "--laplacian",
+            "--derivative",
+            "u/x/t",
+            "--residual",
+            "heat=u_t - 0.1*u_xx",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let got = read_npz(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["u", "laplacian/u", "derivative/u/x/t", "heat"]);
+        for (name, want) in &wants {
+            let views = vec![want.view(); copies];
+            let want = ndarray::concatenate(Axis(0), &views).unwrap();
+            let have = get(&got, name).mapv(f64::from);
+            let want32 = want.mapv(|v| v as f32);
+            assert!(
+                compare(&have, &want32, 1e-4, 1e-3).is_none(),
+                "{name}, {copies} copies: {have} vs {want}"
+            );
+        }
     }
 }
 
@@ -333,8 +351,27 @@ fn pde_fixtures_match_jax_in_float64() {
             .map(|&p| get(&inputs, dg.input_name(p)).mapv(f64::from))
             .collect();
         let interp_out = interp::eval(&dg, &args).unwrap();
+        // The same graph cut into 3 uneven chunks of the fixture's batch (what a large static
+        // batch gets, see `emit::chunk`), on the interpreter and on OpenVINO.
+        let batch = args[0].shape()[0];
+        let cut = ChunkPolicy {
+            target_bytes: 1,
+            min_rows: 1,
+            max_bytes: usize::MAX,
+            max_chunks: 3,
+        };
+        assert_eq!(emit::chunk_sizes(&dg, batch, &cut).len(), 3, "{}", f.name);
+        let chunked = emit::with_chunked_batch(&dg, batch, &cut).unwrap();
+        let chunked_interp_out = interp::eval(&chunked, &args).unwrap();
+        let sunk = keras2ov::opgraph::sink::sink_transposes(&dg).unwrap();
+        let opts = emit::EmitOptions {
+            batch: Some(batch),
+            chunking: Some(cut),
+            model_name: loaded.model.name.clone(),
+        };
+        let mut chunked_compiled = rt.compile(&emit::emit(&sunk, &opts).unwrap()).unwrap();
         // OpenVINO.
-        let ir = keras2ov::pipeline::emit_graph(&dg, &loaded.model.name, None).unwrap();
+        let ir = keras2ov::pipeline::emit_graph(&dg, &loaded.model.name, None, None).unwrap();
         let mut compiled = rt.compile(&ir).unwrap();
         let feed: Vec<(String, _)> = dg
             .inputs
@@ -347,6 +384,7 @@ fn pde_fixtures_match_jax_in_float64() {
             })
             .collect();
         let ov_out = compiled.infer(&feed).unwrap();
+        let chunked_ov_out = chunked_compiled.infer(&feed).unwrap();
         for (key, w) in &want {
             let is_res = |k: &str| residual_names.iter().any(|n| n == k);
             let t = tolerance(tol, key, is_res);
@@ -360,6 +398,8 @@ fn pde_fixtures_match_jax_in_float64() {
             for (route, got) in [
                 ("interpreter", interp_out[k].clone()),
                 ("OpenVINO", ov.mapv(f64::from)),
+                ("interpreter, chunked", chunked_interp_out[k].clone()),
+                ("OpenVINO, chunked", chunked_ov_out[k].1.mapv(f64::from)),
             ] {
                 let err = got
                     .iter()
@@ -386,7 +426,7 @@ fn pde_fixtures_match_jax_in_float64() {
     }
     eprintln!("largest normwise errors: {worst:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(compared > 200, "only {compared} arrays compared");
+    assert!(compared > 400, "only {compared} arrays compared");
 }
 
 fn tolerance_order(key: &str) -> String {

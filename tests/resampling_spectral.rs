@@ -224,7 +224,7 @@ fn values(shape: &[usize], salt: usize) -> ndarray::ArrayD<f32> {
 /// returns how many Interpolate layers the IR has.
 fn openvino_matches_interpreter(g: &keras2ov::opgraph::OpGraph, x: &ndarray::ArrayD<f32>) -> usize {
     use keras2ov::runtime::{Precision, Runtime};
-    let ir = keras2ov::pipeline::emit_graph(g, "resize", Some(x.shape()[0])).unwrap();
+    let ir = keras2ov::pipeline::emit_graph(g, "resize", Some(x.shape()[0]), None).unwrap();
     let mut rt = Runtime::new("CPU", Precision::F32).expect("OpenVINO runtime (make setup)");
     let mut compiled = rt.compile(&ir).unwrap();
     let got = compiled.infer(&[("x", x.clone())]).unwrap();

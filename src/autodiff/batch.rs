@@ -3,8 +3,8 @@
 //! its inputs hold them; graph inputs hold them on axis 0, and so must every output.
 
 use super::AdError;
-use crate::opgraph::prim::Batch;
-use crate::opgraph::{Kind, OpGraph, Primitive};
+use crate::opgraph::samples::sample_axes;
+use crate::opgraph::OpGraph;
 
 /// Refuse graphs with a primitive that reduces, moves across, slices or contracts the
 /// samples, naming it and its layer.
@@ -15,27 +15,7 @@ pub fn check(g: &OpGraph) -> Result<(), AdError> {
             g.describe(id)
         ))
     };
-    let mut axis: Vec<Option<usize>> = vec![None; g.nodes.len()];
-    for (id, node) in g.nodes.iter().enumerate() {
-        axis[id] = match &node.kind {
-            Kind::Input { .. } => Some(0),
-            Kind::Constant(_) => None,
-            Kind::Prim(p) => {
-                let axes: Vec<Option<usize>> = node.inputs.iter().map(|&i| axis[i]).collect();
-                if axes.iter().all(Option::is_none) {
-                    None
-                } else {
-                    let shapes: Vec<_> = node.inputs.iter().map(|&i| g.shape(i)).collect();
-                    let b = Batch {
-                        axes: &axes,
-                        shapes: &shapes,
-                        out: &node.shape,
-                    };
-                    p.batch_axis(&b).map_err(|why| mixing(id, &why))?
-                }
-            }
-        };
-    }
+    let axis = sample_axes(g).map_err(|(id, why)| mixing(id, &why))?;
     for (_, v) in &g.outputs {
         if let Some(a) = axis[*v].filter(|&a| a != 0) {
             return Err(mixing(

@@ -19,6 +19,7 @@
 //! - Nodes that no output depends on are not written (inputs always are).
 
 mod batch;
+mod chunk;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
@@ -31,12 +32,16 @@ use crate::opgraph::{GraphError, Kind, OpGraph, Primitive, ValueId};
 use crate::xml::has_unrepresentable_chars;
 
 pub use batch::with_static_batch;
+pub use chunk::{chunk_sizes, with_chunked_batch, ChunkPolicy};
 
 /// Options of [`emit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmitOptions {
     /// When set, every dynamic input dimension becomes this size and all shapes are static.
     pub batch: Option<usize>,
+    /// With a static batch, how to cut it for cache blocking ([`ChunkPolicy`]; `None`, the
+    /// default: never).
+    pub chunking: Option<ChunkPolicy>,
     /// The `<net name>` of the IR.
     pub model_name: String,
 }
@@ -45,6 +50,7 @@ impl Default for EmitOptions {
     fn default() -> Self {
         EmitOptions {
             batch: None,
+            chunking: None,
             model_name: "model".to_string(),
         }
     }
@@ -73,8 +79,11 @@ pub fn emit(graph: &OpGraph, opts: &EmitOptions) -> Result<Ir, EmitError> {
             source: GraphError::new("the batch size must be at least 1"),
         }),
         Some(batch) => {
-            let g = with_static_batch(graph, batch)
-                .map_err(|source| EmitError::Batch { batch, source })?;
+            let g = match &opts.chunking {
+                Some(policy) => with_chunked_batch(graph, batch, policy),
+                None => with_static_batch(graph, batch),
+            }
+            .map_err(|source| EmitError::Batch { batch, source })?;
             Ok(write(&g, &opts.model_name))
         }
         None => Ok(write(graph, &opts.model_name)),

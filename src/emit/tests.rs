@@ -179,6 +179,7 @@ fn batch_makes_every_shape_static() {
     let opts = EmitOptions {
         batch: Some(3),
         model_name: "fixed".into(),
+        ..Default::default()
     };
     let ir = emit(&g, &opts).unwrap();
     let d = doc(&ir);
@@ -352,4 +353,114 @@ fn write_is_atomic_and_leaves_no_temp_files() {
     // a directory that does not exist: an error, nothing written
     assert!(ir.write(dir.path().join("no/such/m.xml")).is_err());
     assert!(ir.write(dir.path().join("m.bin")).is_err());
+}
+
+#[test]
+fn a_large_batch_of_small_samples_is_cut_into_chunks_of_about_a_cache() {
+    // mlp(): the widest value holds 4 f32 per sample (x), 16 bytes.
+    let g = mlp();
+    let p = ChunkPolicy {
+        target_bytes: 16 * 1000,
+        min_rows: 500,
+        max_bytes: usize::MAX,
+        max_chunks: 8,
+    };
+    assert_eq!(chunk_sizes(&g, 4000, &p), [1000; 4]);
+    assert_eq!(chunk_sizes(&g, 4001, &p), [801, 800, 800, 800, 800]);
+    assert_eq!(chunk_sizes(&g, 999, &p), [999], "no chunk below min_rows");
+    assert_eq!(
+        chunk_sizes(&g, 100_000, &p),
+        [12_500; 8],
+        "at most max_chunks"
+    );
+    // The default aims at 1 MiB: 16 bytes a sample fit 65536 rows.
+    assert_eq!(chunk_sizes(&g, 16384, &ChunkPolicy::default()), [16384]);
+    assert_eq!(
+        chunk_sizes(&g, 200_000, &ChunkPolicy::default()),
+        [50_000; 4]
+    );
+
+    let ir = emit(
+        &g,
+        &EmitOptions {
+            batch: Some(4001),
+            chunking: Some(p),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let d = doc(&ir);
+    let ls = layers(&d);
+    assert_eq!(by_type(&ls, "Parameter").len(), 1);
+    assert_eq!(by_type(&ls, "MatMul").len(), 5);
+    let concat = by_type(&ls, "Concat");
+    assert_eq!(concat.len(), 1);
+    assert_eq!(dims(out_port(concat[0])), [4001, 3]);
+    let rows: Vec<i64> = by_type(&ls, "MatMul")
+        .iter()
+        .map(|l| dims(out_port(*l))[0])
+        .collect();
+    assert_eq!(rows, [801, 800, 800, 800, 800]);
+    // Without a static batch, or with chunking off, the graph stays whole.
+    for opts in [
+        EmitOptions::default(),
+        EmitOptions {
+            batch: Some(4001),
+            chunking: None,
+            ..Default::default()
+        },
+    ] {
+        let ir = emit(&g, &opts).unwrap();
+        let d = doc(&ir);
+        assert_eq!(by_type(&layers(&d), "MatMul").len(), 1);
+    }
+}
+
+#[test]
+fn graphs_that_mix_samples_are_not_cut() {
+    let p = ChunkPolicy {
+        target_bytes: 1,
+        min_rows: 1,
+        max_bytes: usize::MAX,
+        max_chunks: 4,
+    };
+    let mut g = mlp();
+    let y = g.outputs[0].1;
+    let total = g
+        .reduce(crate::opgraph::ReduceOp::Sum, y, vec![0], true)
+        .unwrap();
+    g.outputs[0].1 = total;
+    assert_eq!(chunk_sizes(&g, 400, &p), [400]);
+    // A product of two values of the same sample (attention's scores) is not a dense layer.
+    let mut g = mlp();
+    let y = g.outputs[0].1;
+    let col = g.reshape(y, vec![None, Some(3), Some(1)]).unwrap();
+    let row = g.reshape(y, vec![None, Some(1), Some(3)]).unwrap();
+    let outer = g.matmul(col, row).unwrap();
+    g.output("outer", outer);
+    assert!(crate::opgraph::samples::sample_axes(&g).is_ok());
+    assert_eq!(chunk_sizes(&g, 400, &p), [400]);
+    // A dynamic dimension besides the batch (a flattened batch) leaves the graph whole too.
+    let mut g = OpGraph::new();
+    let x = g.parameter("x", DType::F32, vec![None, Some(4)]);
+    let flat = g.reshape(x, vec![None]).unwrap();
+    g.output("y", flat);
+    assert_eq!(chunk_sizes(&g, 400, &p), [400]);
+}
+
+#[test]
+fn large_samples_are_not_cut() {
+    // 16 bytes a sample: 500 rows hold 8000 bytes, over a 4000-byte limit.
+    let p = ChunkPolicy {
+        target_bytes: 1,
+        min_rows: 500,
+        max_bytes: 4000,
+        max_chunks: 8,
+    };
+    assert_eq!(chunk_sizes(&mlp(), 4000, &p), [4000]);
+    let p = ChunkPolicy {
+        max_bytes: 8000,
+        ..p
+    };
+    assert_eq!(chunk_sizes(&mlp(), 4000, &p), [500; 8]);
 }

@@ -12,6 +12,7 @@
 
 mod build;
 pub mod prim;
+pub mod samples;
 pub mod simplify;
 pub mod sink;
 

@@ -641,7 +641,9 @@ impl Prepared {
         if run.batch == 0 {
             bail!("--batch must be at least 1");
         }
-        let ir = pipeline::emit_graph(&self.dgraph, &self.name, Some(run.batch))?;
+        // A derivative graph: cut like the others (`Derivatives::chunking`).
+        let chunking = Some(crate::emit::ChunkPolicy::default());
+        let ir = pipeline::emit_graph(&self.dgraph, &self.name, Some(run.batch), chunking)?;
         let mut rt = Runtime::new(&run.device, run.precision)?;
         let compiled = rt
             .compile(&ir)

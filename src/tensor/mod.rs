@@ -39,6 +39,15 @@ impl DType {
     }
 
     /// Whether values of this type are integers (never differentiated).
+    /// Bytes per element.
+    pub fn byte_size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::I64 => 8,
+            DType::Bool => 1,
+        }
+    }
+
     pub fn is_int(self) -> bool {
         matches!(self, DType::I32 | DType::I64)
     }

@@ -23,6 +23,7 @@ mod isolate;
 mod limits;
 mod order;
 mod raw_json;
+mod saving_names;
 mod weights;
 
 pub use config::MAX_CONFIG_VALUES;
@@ -42,7 +43,7 @@ use std::path::Path;
 /// (`snake_case(class)`, made unique: `lstm_cell`, `lstm_cell_1`, ...), e.g. the cells of a
 /// `StackedRNNCells` under `.../cell/cells/`.
 pub fn container_names(classes: &[&str]) -> Vec<String> {
-    weights::container_names(classes)
+    saving_names::container_names(classes)
 }
 
 /// Whether `v` is a serialized Functional or Sequential model (as a wrapper's `layer`).

@@ -11,7 +11,7 @@
 //! graphs are cut, dense layers and element-wise work on rows of features: convolutions,
 //! pooling and attention ran 0.83-0.90x as fast when cut (the fixtures at batch 16384).
 
-use super::batch::with_static_batch;
+use super::batch::{input_at_batch, rebuild_error, with_static_batch};
 use crate::opgraph::samples::sample_axes;
 use crate::opgraph::{GraphError, Kind, OpGraph, Prim, ValueId};
 
@@ -130,22 +130,12 @@ pub fn with_chunked_batch(
         return with_static_batch(g, batch);
     }
     let axes = sample_axes(g).map_err(|(id, why)| GraphError::new(format!("node {id}: {why}")))?;
-    let rebuild_error = |id: usize, e: GraphError| {
-        GraphError::new(format!("node {id} ({}): {}", g.nodes[id].label(), e.msg))
-    };
     let mut out = OpGraph::new();
     // Inputs at the whole batch, then what depends on no sample, once.
     let mut shared: Vec<Option<ValueId>> = vec![None; g.nodes.len()];
     for (id, node) in g.nodes.iter().enumerate() {
         shared[id] = match &node.kind {
-            Kind::Input { name } => {
-                let shape = node
-                    .shape
-                    .iter()
-                    .map(|d| Some(d.unwrap_or(batch)))
-                    .collect();
-                Some(out.parameter(name, node.dtype, shape))
-            }
+            Kind::Input { name } => Some(input_at_batch(&mut out, name, node, batch)),
             Kind::Constant(t) => Some(out.constant(t.clone())),
             Kind::Prim(p) if axes[id].is_none() => {
                 let inputs = node
@@ -155,7 +145,7 @@ pub fn with_chunked_batch(
                     .collect();
                 Some(
                     out.apply(p.clone(), inputs)
-                        .map_err(|e| rebuild_error(id, e))?,
+                        .map_err(|e| rebuild_error(g, id, e))?,
                 )
             }
             Kind::Prim(_) => None,
@@ -173,7 +163,7 @@ pub fn with_chunked_batch(
             let v = match &node.kind {
                 Kind::Input { .. } => out
                     .slice(shared[id].expect("input"), 0, start, start + rows, 1)
-                    .map_err(|e| rebuild_error(id, e))?,
+                    .map_err(|e| rebuild_error(g, id, e))?,
                 Kind::Prim(p) => {
                     let inputs = node
                         .inputs
@@ -181,7 +171,7 @@ pub fn with_chunked_batch(
                         .map(|&i| local[i].or(shared[i]).expect("built before"))
                         .collect();
                     out.apply(p.clone(), inputs)
-                        .map_err(|e| rebuild_error(id, e))?
+                        .map_err(|e| rebuild_error(g, id, e))?
                 }
                 Kind::Constant(_) => unreachable!("constants hold no samples"),
             };
@@ -204,7 +194,7 @@ pub fn with_chunked_batch(
             (None, None) => {
                 let j = out
                     .concat(&pieces[*v], 0)
-                    .map_err(|e| rebuild_error(*v, e))?;
+                    .map_err(|e| rebuild_error(g, *v, e))?;
                 joined[*v] = Some(j);
                 j
             }

@@ -69,20 +69,26 @@ fn row_wise(p: &Prim, input_axes: &[Option<usize>]) -> bool {
 /// every input holds its samples on a dynamic axis 0 and nothing else is dynamic, no
 /// primitive mixes samples, and every primitive on samples is [`row_wise`].
 pub fn chunk_sizes(g: &OpGraph, batch: usize, policy: &ChunkPolicy) -> Vec<usize> {
-    let whole = vec![batch];
-    let Ok(axes) = sample_axes(g) else {
-        return whole;
-    };
+    cut(g, batch, policy).map_or(vec![batch], |(sizes, _)| sizes)
+}
+
+/// [`chunk_sizes`] when there is a cut, with the batch axis of every node.
+fn cut(
+    g: &OpGraph,
+    batch: usize,
+    policy: &ChunkPolicy,
+) -> Option<(Vec<usize>, Vec<Option<usize>>)> {
+    let axes = sample_axes(g).ok()?;
     let mut widest = 0usize;
     for (id, node) in g.nodes.iter().enumerate() {
         let Some(a) = axes[id] else { continue };
         if node.shape[a].is_some() {
-            return whole;
+            return None;
         }
         if let Kind::Prim(p) = &node.kind {
             let input_axes: Vec<Option<usize>> = node.inputs.iter().map(|&i| axes[i]).collect();
             if !row_wise(p, &input_axes) {
-                return whole;
+                return None;
             }
         }
         let mut per_sample = node.dtype.byte_size();
@@ -90,7 +96,7 @@ pub fn chunk_sizes(g: &OpGraph, batch: usize, policy: &ChunkPolicy) -> Vec<usize
             match d {
                 _ if k == a => {}
                 Some(d) => per_sample = per_sample.saturating_mul(*d),
-                None => return whole,
+                None => return None,
             }
         }
         widest = widest.max(per_sample);
@@ -100,22 +106,23 @@ pub fn chunk_sizes(g: &OpGraph, batch: usize, policy: &ChunkPolicy) -> Vec<usize
             .iter()
             .any(|(_, v)| axes[*v].is_some_and(|a| a != 0))
     {
-        return whole;
+        return None;
     }
     let rows = (policy.target_bytes / widest).max(policy.min_rows);
     if rows.saturating_mul(widest) > policy.max_bytes {
-        return whole;
+        return None;
     }
     let k = batch
         .div_ceil(rows)
         .min(policy.max_chunks)
-        .min(batch / policy.min_rows);
+        .min(batch / policy.min_rows.max(1));
     if k <= 1 {
-        return whole;
+        return None;
     }
-    (0..k)
+    let sizes = (0..k)
         .map(|i| batch / k + usize::from(i < batch % k))
-        .collect()
+        .collect();
+    Some((sizes, axes))
 }
 
 /// `g` at static `batch`, cut into chunks by `policy` where that applies (see the module doc),
@@ -125,11 +132,9 @@ pub fn with_chunked_batch(
     batch: usize,
     policy: &ChunkPolicy,
 ) -> Result<OpGraph, GraphError> {
-    let sizes = chunk_sizes(g, batch, policy);
-    if sizes.len() <= 1 {
+    let Some((sizes, axes)) = cut(g, batch, policy) else {
         return with_static_batch(g, batch);
-    }
-    let axes = sample_axes(g).map_err(|(id, why)| GraphError::new(format!("node {id}: {why}")))?;
+    };
     let mut out = OpGraph::new();
     // Inputs at the whole batch, then what depends on no sample, once.
     let mut shared: Vec<Option<ValueId>> = vec![None; g.nodes.len()];

@@ -556,6 +556,8 @@ pub struct Prepared {
     dgraph: OpGraph,
     mode: String,
     interactions: bool,
+    /// How the batch is cut for the cache (`Derivatives::chunking`).
+    chunking: Option<crate::emit::ChunkPolicy>,
 }
 
 impl Prepared {
@@ -584,6 +586,7 @@ impl Prepared {
             dgraph,
             mode: mode.to_string(),
             interactions: sel.interactions,
+            chunking: d.chunking(),
         })
     }
 
@@ -642,9 +645,7 @@ impl Prepared {
         if run.batch == 0 {
             bail!("--batch must be at least 1");
         }
-        // A derivative graph: cut like the others (`Derivatives::chunking`).
-        let chunking = Some(crate::emit::ChunkPolicy::default());
-        let ir = pipeline::emit_graph(&self.dgraph, &self.name, Some(run.batch), chunking)?;
+        let ir = pipeline::emit_graph(&self.dgraph, &self.name, Some(run.batch), self.chunking)?;
         let mut rt = Runtime::new(&run.device, run.precision)?;
         let compiled = rt
             .compile(&ir)

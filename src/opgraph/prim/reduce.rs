@@ -218,10 +218,9 @@ impl Primitive for Reduce {
         }
     }
 
-    /// Reducing over no axis is the identity (and OpenVINO's CPU plugin refuses a Reduce
-    /// with empty axes).
-    /// Nothing to reduce, or only axes of length 1: the input, or its reshape (which
-    /// OpenVINO runs in place, where a reduction is a kernel).
+    /// Nothing to reduce (OpenVINO's CPU plugin refuses a Reduce with empty axes), or only
+    /// axes of length 1: the input, or its reshape (which OpenVINO runs in place, where a
+    /// reduction is a kernel).
     fn simplify(&self, g: &OpGraph, ins: &[ValueId]) -> Option<Rewrite> {
         let from = g.shape(ins[0]);
         if !self.axes.iter().all(|&a| from.get(a) == Some(&Some(1))) {
